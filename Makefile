@@ -1,0 +1,48 @@
+# Lamina developer commands. `make run` starts the embedded service; `make test` runs everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv run test test-fast test-integration bench lint sample-config services clean
+
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/lamina-aio --data-dir lamina-data --port 8776
+
+# RabbitMQ, MariaDB, PostgreSQL and a single-node Ceph: started when not running; Debian's
+# rados/rbd bindings linked into the venv (PyPI has none).
+services: venv
+	bash deploy/dev-services.sh start
+	bash deploy/ceph/ceph-aio.sh install
+	bash deploy/ceph/ceph-aio.sh start
+	bash deploy/ceph/ceph-aio.sh pybind $(VENV)
+
+test: venv services
+	LAMINA_REQUIRE_CEPH=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)
+
+test-integration: venv services
+	LAMINA_REQUIRE_CEPH=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+bench: venv services
+	$(BIN)/python -m bench.run
+
+lint: venv
+	$(BIN)/ruff check .
+
+sample-config: venv
+	bash deploy/gen-sample-config.sh
+
+clean:
+	rm -rf $(VENV) lamina-data build *.egg-info

@@ -1,0 +1,83 @@
+"""The WSGI application: routes, microversions, auth, Cinder-shaped errors."""
+
+import logging
+
+import flask
+import werkzeug.exceptions
+
+from api import auth, microversion
+from api.routes import helpers, services, types, versions, volume_actions, volumes
+from api.volume_requests import VolumeRequests
+from common import exception
+
+LOG = logging.getLogger(__name__)
+RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, types.bp, services.bp)
+
+
+def _fault(code, fault, message):
+    return helpers.reply({fault: {"code": code, "message": message}}, code)
+
+
+def _before_request():
+    path = flask.request.path
+    api_major = 2 if path.startswith("/v2") else 3
+    flask.g.api_major = api_major
+    view_args = flask.request.view_args or {}
+    if "project_id" not in view_args:
+        return  # version documents and unknown paths
+    flask.g.api_version = microversion.negotiate(flask.request.headers, api_major)
+    url_project = view_args["project_id"]
+    ctx = auth.build_context(url_project)
+    if url_project is not None and ctx.project_id != url_project:
+        raise exception.BadRequest("Malformed request url")
+    ctx.update_store()
+    flask.g.ctx = ctx
+
+
+def _after_request(response):
+    if getattr(flask.g, "api_major", None) == 3 and hasattr(flask.g, "api_version"):
+        response.headers[microversion.HEADER] = "volume " + microversion.to_str(
+            flask.g.api_version)
+        response.headers.add("Vary", microversion.HEADER)
+    ctx = getattr(flask.g, "ctx", None)
+    if ctx is not None:
+        response.headers["X-OpenStack-Request-ID"] = ctx.request_id
+    return response
+
+
+def _handle_lamina_error(exc):
+    if exc.code >= 500:
+        LOG.error("%s %s failed: %s", flask.request.method, flask.request.path, exc)
+    return _fault(exc.code, exc.fault, exc.msg)
+
+
+def _handle_http_error(exc):
+    faults = {404: "itemNotFound", 405: "badMethod", 400: "badRequest", 413: "overLimit"}
+    message = {404: "The resource could not be found."}.get(exc.code, exc.description)
+    return _fault(exc.code, faults.get(exc.code, "computeFault"), message)
+
+
+def _handle_unexpected(exc):
+    LOG.exception("Unexpected error in %s %s", flask.request.method, flask.request.path)
+    return _fault(500, "computeFault", "The server has either erred or is incapable of "
+                                       "performing the requested operation.")
+
+
+def create_app():
+    app = flask.Flask("lamina")
+    app.config["volume_requests"] = VolumeRequests()
+    app.register_blueprint(versions.bp)
+    for bp in RESOURCE_BLUEPRINTS:
+        app.register_blueprint(bp, url_prefix="/v3/<project_id>", name="v3_" + bp.name)
+        app.register_blueprint(bp, url_prefix="/v2/<project_id>", name="v2_" + bp.name)
+        # Cinder serves every resource without the project in the URL too (announced as
+        # 3.67, accepted at every version): the project then comes from the token.
+        app.register_blueprint(bp, url_prefix="/v3", name="v3_noproject_" + bp.name,
+                               url_defaults={"project_id": None})
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.register_error_handler(exception.LaminaException, _handle_lamina_error)
+    app.register_error_handler(werkzeug.exceptions.HTTPException, _handle_http_error)
+    app.register_error_handler(Exception, _handle_unexpected)
+    app.url_map.strict_slashes = False
+    return app

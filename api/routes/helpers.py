@@ -1,0 +1,106 @@
+"""Small helpers the route modules share: request bodies, paging arguments, admin checks."""
+
+import ast
+import json
+
+import flask
+from oslo_config import cfg
+
+from api import schemas
+from common import exception
+
+api_opts = [
+    cfg.IntOpt("osapi_max_limit", default=1000, min=1,
+               help="Largest page a list request returns, whatever `limit` it asks for."),
+]
+CONF = cfg.CONF
+CONF.register_opts(api_opts)
+
+
+def ctx():
+    return flask.g.ctx
+
+
+def json_body(schema=None):
+    raw = flask.request.get_data(cache=True)
+    if not raw:
+        raise exception.BadRequest("Missing request body.")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise exception.BadRequest("Malformed request body.")
+    if not isinstance(body, dict):
+        raise exception.BadRequest("Malformed request body: expected a JSON object.")
+    if schema is not None:
+        schemas.validate(body, schema)
+    return body
+
+
+def reply(body, status=200):
+    return flask.Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def accepted():
+    return flask.Response(status=202)
+
+
+def require_admin():
+    if not ctx().is_admin:
+        raise exception.Forbidden()
+
+
+def as_bool(value, name):
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on", "t", "y"):
+        return True
+    if text in ("false", "0", "no", "off", "f", "n"):
+        return False
+    raise exception.InvalidInput(reason="%s must be a boolean, got %r" % (name, value))
+
+
+def paging(allowed_sort_keys, default_key="created_at", default_dir="desc"):
+    """limit, marker and sort (either `sort=k1:d1,k2` or sort_key/sort_dir) of a list."""
+    args = flask.request.args
+    limit = args.get("limit")
+    if limit is not None:
+        try:
+            limit = int(limit)
+        except ValueError:
+            raise exception.InvalidInput(reason="limit must be an integer")
+        if limit < 0:
+            raise exception.InvalidInput(reason="limit must be >= 0")
+        limit = min(limit, CONF.osapi_max_limit)
+    else:
+        limit = CONF.osapi_max_limit
+    marker = args.get("marker")
+    keys, dirs = [], []
+    if "sort" in args:
+        if "sort_key" in args or "sort_dir" in args:
+            raise exception.InvalidInput(
+                reason="The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be "
+                       "used with the 'sort' parameter.")
+        for item in args["sort"].split(","):
+            key, _, direction = item.strip().partition(":")
+            keys.append(key.strip())
+            dirs.append((direction or default_dir).strip().lower())
+    else:
+        keys.append(args.get("sort_key", default_key))
+        dirs.append(args.get("sort_dir", default_dir).lower())
+    for key, direction in zip(keys, dirs):
+        if key not in allowed_sort_keys:
+            raise exception.InvalidInput(reason="Invalid sort key %s" % key)
+        if direction not in ("asc", "desc"):
+            raise exception.InvalidInput(reason="Invalid sort direction %s" % direction)
+    return limit, marker, keys, dirs
+
+
+def parse_dict_arg(value, name):
+    """A dict query argument as clients send it: JSON, or a Python literal (cinderclient)."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            parsed = parse(value)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(parsed, dict):
+            return {str(k): str(v) for k, v in parsed.items()}
+    raise exception.InvalidInput(reason="%s must be a dictionary" % name)

@@ -1,0 +1,172 @@
+"""/volumes: create, list, show, update, delete, and volume metadata."""
+
+import flask
+
+from api import microversion, schemas, views
+from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, parse_dict_arg, reply
+from common import exception
+from common.db import api as db
+
+bp = flask.Blueprint("volumes", __name__)
+
+SORT_KEYS = ("id", "name", "status", "size", "created_at", "updated_at",
+             "availability_zone", "bootable", "volume_type_id", "project_id", "host")
+NON_FILTER_ARGS = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants",
+                   "with_count", "offset", "detail"}
+
+
+def _requests():
+    return flask.current_app.config["volume_requests"]
+
+
+def _filters():
+    filters = {}
+    for key, value in flask.request.args.items():
+        if key in NON_FILTER_ARGS:
+            continue
+        if key in ("name", "display_name"):
+            filters["name"] = value
+        elif key in ("status", "availability_zone"):
+            filters[key] = value
+        elif key == "metadata":
+            filters["metadata"] = parse_dict_arg(value, "metadata")
+        elif key == "bootable" and microversion.at_least((3, 2)):
+            filters["bootable"] = as_bool(value, "bootable")
+        elif key == "volume_type":
+            try:
+                filters["volume_type_id"] = db.volume_type_get_by_name_or_id(value).id
+            except exception.VolumeTypeNotFound:
+                filters["volume_type_id"] = value
+        elif key in ("project_id", "host") and ctx().is_admin:
+            filters[key] = value
+        else:
+            raise exception.InvalidInput(reason="Invalid filters %s are found in query "
+                                                "options." % key)
+    return filters
+
+
+def _list(detail):
+    limit, marker, keys, dirs = paging(SORT_KEYS)
+    all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
+                                              "all_tenants")
+    filters = _filters()
+    volumes = db.volume_get_all(ctx(), filters=filters, marker=marker, limit=limit,
+                                sort_keys=keys, sort_dirs=dirs, all_projects=all_projects)
+    render = (lambda v: views.volume_detail(v, ctx())) if detail else views.volume_summary
+    items = [render(v) for v in volumes]
+    body = {"volumes": items}
+    links = views.collection_links("volumes", items, limit)
+    if links:
+        body["volumes_links"] = links
+    return reply(body)
+
+
+@bp.get("/volumes")
+def index(project_id):
+    return _list(detail=False)
+
+
+@bp.get("/volumes/detail")
+def detail(project_id):
+    return _list(detail=True)
+
+
+@bp.post("/volumes")
+def create(project_id):
+    body = json_body(schemas.volume_create)["volume"]
+    for unsupported in ("snapshot_id", "source_volid", "imageRef", "backup_id",
+                        "consistencygroup_id", "group_id"):
+        if body.get(unsupported):
+            raise exception.InvalidInput(
+                reason="creating a volume with %s is not supported yet" % unsupported)
+    if body.get("multiattach"):
+        raise exception.InvalidInput(reason="multiattach volumes are not supported yet")
+    volume = _requests().create(
+        ctx(), schemas.size_of(body["size"]),
+        name=body.get("name", body.get("display_name")),
+        description=body.get("description", body.get("display_description")),
+        volume_type=body.get("volume_type"),
+        availability_zone=body.get("availability_zone"),
+        metadata=body.get("metadata") or {})
+    return reply({"volume": views.volume_detail(volume, ctx())}, 202)
+
+
+@bp.get("/volumes/<volume_id>")
+def show(project_id, volume_id):
+    return reply({"volume": views.volume_detail(db.volume_get(ctx(), volume_id), ctx())})
+
+
+@bp.put("/volumes/<volume_id>")
+def update(project_id, volume_id):
+    body = json_body(schemas.volume_update)["volume"]
+    if not body:
+        raise exception.InvalidInput(reason="nothing to update")
+    values = {}
+    for field, legacy in (("name", "display_name"), ("description", "display_description")):
+        if field in body:
+            values[field] = body[field]
+        elif legacy in body:
+            values[field] = body[legacy]
+    volume = _requests().update(ctx(), volume_id, values, metadata=body.get("metadata"))
+    return reply({"volume": views.volume_detail(volume, ctx())})
+
+
+@bp.delete("/volumes/<volume_id>")
+def delete(project_id, volume_id):
+    for arg in flask.request.args:
+        if arg not in ("cascade", "force"):
+            raise exception.InvalidInput(reason="unknown parameter %s" % arg)
+    if as_bool(flask.request.args.get("force", "false"), "force"):
+        raise exception.InvalidInput(reason="force delete is not supported yet")
+    _requests().delete(ctx(), volume_id)
+    return accepted()
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+def _metadata_of(volume_id):
+    return {m.key: m.value for m in db.volume_get(ctx(), volume_id).volume_metadata}
+
+
+@bp.get("/volumes/<volume_id>/metadata")
+def metadata_index(project_id, volume_id):
+    return reply({"metadata": _metadata_of(volume_id)})
+
+
+@bp.post("/volumes/<volume_id>/metadata")
+def metadata_create(project_id, volume_id):
+    metadata = json_body(schemas.metadata_body)["metadata"]
+    db.volume_get(ctx(), volume_id)
+    return reply({"metadata": db.volume_metadata_update(volume_id, metadata, False)})
+
+
+@bp.put("/volumes/<volume_id>/metadata")
+def metadata_replace(project_id, volume_id):
+    metadata = json_body(schemas.metadata_body)["metadata"]
+    db.volume_get(ctx(), volume_id)
+    return reply({"metadata": db.volume_metadata_update(volume_id, metadata, True)})
+
+
+@bp.get("/volumes/<volume_id>/metadata/<key>")
+def metadata_show(project_id, volume_id, key):
+    metadata = _metadata_of(volume_id)
+    if key not in metadata:
+        raise exception.VolumeMetadataNotFound(volume_id=volume_id, key=key)
+    return reply({"meta": {key: metadata[key]}})
+
+
+@bp.put("/volumes/<volume_id>/metadata/<key>")
+def metadata_update(project_id, volume_id, key):
+    meta = json_body(schemas.metadata_item_body)["meta"]
+    if key not in meta:
+        raise exception.BadRequest("Request body and URI mismatch")
+    db.volume_get(ctx(), volume_id)
+    db.volume_metadata_update(volume_id, meta, False)
+    return reply({"meta": meta})
+
+
+@bp.delete("/volumes/<volume_id>/metadata/<key>")
+def metadata_delete(project_id, volume_id, key):
+    db.volume_get(ctx(), volume_id)
+    db.volume_metadata_delete(volume_id, key)
+    return reply({}, 200)

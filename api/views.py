@@ -1,0 +1,130 @@
+"""JSON renderings of resources, field for field as Cinder's API reference shows them."""
+
+import json
+
+import flask
+
+from api import microversion
+
+
+def isotime(value):
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
+
+
+def _links(collection, ident):
+    base = flask.request.host_url.rstrip("/")
+    project = flask.request.view_args.get("project_id")
+    path = "%s/%s" % (collection, ident) if project is None else "%s/%s/%s" % (
+        project, collection, ident)
+    return [{"rel": "self", "href": "%s/v%d/%s" % (base, flask.g.api_major, path)},
+            {"rel": "bookmark", "href": "%s/%s" % (base, path)}]
+
+
+def collection_links(collection, items, limit):
+    """A `next` link when the page is full, carrying the marker and the query's other args."""
+    if not items or limit is None or len(items) < limit:
+        return []
+    args = flask.request.args.to_dict(flat=True)
+    args["marker"] = items[-1]["id"]
+    args["limit"] = str(limit)
+    query = "&".join("%s=%s" % (k, v) for k, v in args.items())
+    base = flask.request.base_url
+    return [{"rel": "next", "href": "%s?%s" % (base, query)}]
+
+
+def volume_summary(volume):
+    return {"id": volume.id, "name": volume.name, "links": _links("volumes", volume.id)}
+
+
+def volume_detail(volume, ctx):
+    body = {
+        "id": volume.id,
+        "name": volume.name,
+        "description": volume.description,
+        "status": volume.status,
+        "size": volume.size,
+        "availability_zone": volume.availability_zone,
+        "created_at": isotime(volume.created_at),
+        "updated_at": isotime(volume.updated_at),
+        "attachments": [],
+        "bootable": "true" if volume.bootable else "false",
+        "encrypted": False,
+        "links": _links("volumes", volume.id),
+        "metadata": {m.key: m.value for m in volume.volume_metadata},
+        "multiattach": bool(volume.multiattach),
+        "replication_status": None,
+        "snapshot_id": None,
+        "source_volid": None,
+        "consistencygroup_id": None,
+        "user_id": volume.user_id,
+        "volume_type": volume.volume_type.name if volume.volume_type is not None else None,
+        "os-vol-tenant-attr:tenant_id": volume.project_id,
+        "os-vol-mig-status-attr:migstat": volume.migration_status,
+    }
+    if ctx.is_admin:
+        body["os-vol-host-attr:host"] = volume.host
+        body["os-vol-mig-status-attr:name_id"] = None
+    return body
+
+
+def volume_type(vtype, ctx):
+    body = {
+        "id": vtype.id,
+        "name": vtype.name,
+        "description": vtype.description,
+        "is_public": bool(vtype.is_public),
+        "os-volume-type-access:is_public": bool(vtype.is_public),
+        "qos_specs_id": None,
+    }
+    # Extra specs can name back ends; members see only the ones users choose by.
+    specs = {e.key: e.value for e in vtype.extra_specs}
+    if not ctx.is_admin:
+        specs = {k: v for k, v in specs.items() if k in USER_VISIBLE_EXTRA_SPECS}
+    body["extra_specs"] = specs
+    return body
+
+
+USER_VISIBLE_EXTRA_SPECS = ("multiattach", "RESKEY:availability_zones", "replication_enabled")
+
+
+def service(row, state):
+    body = {
+        "binary": row.binary,
+        "host": row.host,
+        "zone": row.availability_zone,
+        "status": "disabled" if row.disabled else "enabled",
+        "state": state,
+        "updated_at": isotime(row.heartbeat_at),
+        "disabled_reason": row.disabled_reason,
+    }
+    if microversion.at_least((3, 7)):
+        body["cluster"] = None
+    return body
+
+
+def message(msg):
+    return {
+        "id": msg.id,
+        "event_id": msg.event_id,
+        "user_message": msg.detail,
+        "message_level": msg.message_level,
+        "resource_type": msg.resource_type,
+        "resource_uuid": msg.resource_uuid,
+        "request_id": msg.request_id,
+        "created_at": isotime(msg.created_at),
+        "guaranteed_until": isotime(msg.expires_at),
+        "links": _links("messages", msg.id),
+    }
+
+
+def pool(row, detail):
+    body = {"name": row.name}
+    if detail:
+        caps = json.loads(row.capabilities or "{}")
+        caps.update(total_capacity_gb=row.total_capacity_gb,
+                    free_capacity_gb=row.free_capacity_gb,
+                    allocated_capacity_gb=row.allocated_capacity_gb,
+                    provisioned_capacity_gb=row.allocated_capacity_gb,
+                    timestamp=isotime(row.reported_at))
+        body["capabilities"] = caps
+    return body

@@ -1,0 +1,79 @@
+"""lamina-manage: operator commands.
+
+  lamina-manage db sync            apply schema migrations
+  lamina-manage db version         show the schema version
+  lamina-manage service list       services with their state (up/down)
+  lamina-manage pool list          pools with capacity and claims
+"""
+
+import sys
+
+from oslo_config import cfg
+
+from common import config
+from common.db import api as db
+from common.db import migration
+
+CONF = cfg.CONF
+
+
+def db_sync():
+    migration.db_sync()
+    print("database at revision %s" % migration.db_version())
+
+
+def db_version():
+    print(migration.db_version())
+
+
+def service_list():
+    from common import service
+
+    fmt = "%-20s %-32s %-10s %-9s %-6s %s"
+    print(fmt % ("Binary", "Host", "Zone", "Status", "State", "Updated At"))
+    for row in db.service_get_all():
+        up = service.is_up(row.heartbeat_at)
+        print(fmt % (row.binary, row.host, row.availability_zone or "",
+                     "disabled" if row.disabled else "enabled", "up" if up else "down",
+                     row.heartbeat_at))
+
+
+def pool_list():
+    fmt = "%-40s %10s %10s %10s %10s %8s"
+    print(fmt % ("Pool", "Total GiB", "Free GiB", "Usable GiB", "Claimed", "Volumes"))
+    for pool in db.pool_get_all():
+        print(fmt % (pool.name, pool.total_capacity_gb, pool.free_capacity_gb,
+                     pool.usable_capacity_gb, pool.allocated_capacity_gb, pool.volume_count))
+
+
+COMMANDS = {
+    ("db", "sync"): db_sync,
+    ("db", "version"): db_version,
+    ("service", "list"): service_list,
+    ("pool", "list"): pool_list,
+}
+
+
+def add_command_parsers(subparsers):
+    for category in sorted({c for c, _ in COMMANDS}):
+        parser = subparsers.add_parser(category)
+        actions = parser.add_subparsers(dest="action")
+        actions.required = True
+        for cat, action in COMMANDS:
+            if cat == category:
+                actions.add_parser(action)
+
+
+category_opt = cfg.SubCommandOpt("category", title="Command categories",
+                                 handler=add_command_parsers)
+
+
+def main(argv=None):
+    CONF.register_cli_opt(category_opt)
+    config.parse_args(sys.argv[1:] if argv is None else argv)
+    config.setup_logging()
+    COMMANDS[(CONF.category.name, CONF.category.action)]()
+
+
+if __name__ == "__main__":
+    main()

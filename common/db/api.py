@@ -1,0 +1,595 @@
+"""Every query the services run. Callers pass plain values and get detached model objects.
+
+State changes that can race are single conditional UPDATEs (see ``conditional_update``): the
+row changes only if it still has the expected values, and the caller learns whether it won.
+"""
+
+import json
+import uuid
+
+from sqlalchemy import and_, case, delete, false, func, or_, select, true, update
+
+from common import exception
+from common.db import models
+from common.db.models import utcnow
+from common.db.session import reader, writer
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+# --- generic helpers -------------------------------------------------------------------------
+
+def _expected_clauses(model, expected):
+    clauses = []
+    for key, value in expected.items():
+        column = getattr(model, key)
+        if isinstance(value, (list, tuple, set, frozenset)):
+            clauses.append(column.in_(list(value)))
+        elif value is None:
+            clauses.append(column.is_(None))
+        else:
+            clauses.append(column == value)
+    return clauses
+
+
+def conditional_update(model, ident, values, expected, session=None):
+    """UPDATE model SET values WHERE id=ident AND every expected condition holds.
+
+    ``expected`` maps a column to a value or to a collection of accepted values. Returns True
+    when the row was changed, False when another request got there first or the row is not in
+    an expected state. This is the only way statuses change, so two concurrent requests on one
+    resource never both win.
+    """
+    pk = model.__mapper__.primary_key[0]
+    stmt = (update(model)
+            .where(pk == ident, *_expected_clauses(model, expected))
+            .values(**values)
+            .execution_options(synchronize_session=False))
+    if "updated_at" in model.__table__.c and "updated_at" not in values:
+        stmt = stmt.values(updated_at=utcnow())
+    if session is not None:
+        return session.execute(stmt).rowcount == 1
+    with writer() as s:
+        return s.execute(stmt).rowcount == 1
+
+
+def paginate(stmt, model, sort_keys, sort_dirs, marker_row, limit):
+    """Marker pagination over sort_keys (id always appended as the tie-breaker)."""
+    keys = list(sort_keys)
+    dirs = list(sort_dirs)
+    if "id" not in keys:
+        keys.append("id")
+        dirs.append(dirs[0] if dirs else "desc")
+    columns = [getattr(model, k) for k in keys]
+    for column, direction in zip(columns, dirs):
+        stmt = stmt.order_by(column.desc() if direction == "desc" else column.asc())
+    if marker_row is not None:
+        ors = []
+        for i, (column, direction) in enumerate(zip(columns, dirs)):
+            marker_value = getattr(marker_row, keys[i])
+            ands = [columns[j] == getattr(marker_row, keys[j]) for j in range(i)]
+            if marker_value is None:
+                # NULLs sort first ascending on every supported database for our keys; only
+                # non-null values can come after a null marker in ascending order.
+                if direction == "asc":
+                    ands.append(column.is_not(None))
+                else:
+                    continue
+            elif direction == "desc":
+                ands.append(or_(column < marker_value, column.is_(None))
+                            if column.nullable else column < marker_value)
+            else:
+                ands.append(column > marker_value)
+            ors.append(and_(*ands))
+        stmt = stmt.where(or_(*ors)) if ors else stmt
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return stmt
+
+
+# --- volumes ---------------------------------------------------------------------------------
+
+def _volume_scope(ctx, stmt, project_only=True):
+    stmt = stmt.where(models.Volume.deleted == false())
+    if project_only or not ctx.is_admin:
+        stmt = stmt.where(models.Volume.project_id == ctx.project_id)
+    return stmt
+
+
+def volume_create(values, metadata=None, operation="create"):
+    """Insert the volume, its metadata and the workers row that owns its creation."""
+    values = dict(values)
+    values.setdefault("id", new_id())
+    with writer() as s:
+        volume = models.Volume(**values)
+        volume.volume_metadata = [models.VolumeMetadata(key=k, value=v)
+                                  for k, v in (metadata or {}).items()]
+        s.add(volume)
+        s.add(models.Worker(resource_type="volume", resource_id=values["id"],
+                            operation=operation, host=None))
+        s.flush()
+        s.refresh(volume)
+        return volume
+
+
+def volume_get(ctx, volume_id, project_only=True):
+    with reader() as s:
+        stmt = _volume_scope(ctx, select(models.Volume).where(models.Volume.id == volume_id),
+                             project_only=project_only and not ctx.is_admin)
+        volume = s.scalars(stmt).first()
+        if volume is None:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        return volume
+
+
+def volume_get_internal(volume_id):
+    """A volume row by id for the services (no project scope); None when gone."""
+    with reader() as s:
+        return s.scalars(select(models.Volume).where(models.Volume.id == volume_id)).first()
+
+
+VOLUME_FILTER_COLUMNS = ("name", "status", "availability_zone", "bootable", "host",
+                         "volume_type_id", "project_id", "user_id", "size", "attach_status",
+                         "migration_status")
+
+
+def _volume_filters(stmt, filters):
+    for key, value in (filters or {}).items():
+        if key == "metadata":
+            for mkey, mvalue in value.items():
+                stmt = stmt.where(models.Volume.id.in_(
+                    select(models.VolumeMetadata.volume_id).where(
+                        models.VolumeMetadata.key == mkey,
+                        models.VolumeMetadata.value == str(mvalue))))
+        elif key.endswith("~"):
+            column = getattr(models.Volume, key[:-1])
+            stmt = stmt.where(column.like("%" + str(value) + "%"))
+        elif key in ("created_at", "updated_at"):
+            column = getattr(models.Volume, key)
+            for op, when in value:
+                stmt = stmt.where({"gt": column > when, "gte": column >= when,
+                                   "lt": column < when, "lte": column <= when,
+                                   "eq": column == when, "neq": column != when}[op])
+        else:
+            column = getattr(models.Volume, key)
+            if isinstance(value, (list, tuple)):
+                stmt = stmt.where(column.in_(value))
+            else:
+                stmt = stmt.where(column == value)
+    return stmt
+
+
+def volume_get_all(ctx, filters=None, marker=None, limit=None, sort_keys=("created_at",),
+                   sort_dirs=("desc",), all_projects=False):
+    with reader() as s:
+        stmt = _volume_scope(ctx, select(models.Volume),
+                             project_only=not (all_projects and ctx.is_admin))
+        stmt = _volume_filters(stmt, filters)
+        marker_row = None
+        if marker is not None:
+            marker_stmt = _volume_scope(ctx, select(models.Volume).where(
+                models.Volume.id == marker), project_only=not (all_projects and ctx.is_admin))
+            marker_row = s.scalars(marker_stmt).first()
+            if marker_row is None:
+                raise exception.InvalidInput(reason="marker %s not found" % marker)
+        stmt = paginate(stmt, models.Volume, sort_keys, sort_dirs, marker_row, limit)
+        return list(s.scalars(stmt).unique())
+
+
+def volume_update(volume_id, values, metadata=None):
+    """Update plain fields (not status) and, when given, replace the metadata."""
+    with writer() as s:
+        volume = s.scalars(select(models.Volume).where(
+            models.Volume.id == volume_id, models.Volume.deleted == false())).first()
+        if volume is None:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        for key, value in values.items():
+            setattr(volume, key, value)
+        if metadata is not None:
+            _replace_metadata(s, volume, metadata)
+        s.flush()
+        s.refresh(volume)
+        return volume
+
+
+def _replace_metadata(session, volume, metadata):
+    existing = {m.key: m for m in volume.volume_metadata}
+    for key in set(existing) - set(metadata):
+        volume.volume_metadata.remove(existing[key])
+    for key, value in metadata.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            volume.volume_metadata.append(models.VolumeMetadata(key=key, value=value))
+
+
+def volume_metadata_update(volume_id, metadata, delete_others):
+    with writer() as s:
+        volume = s.scalars(select(models.Volume).where(
+            models.Volume.id == volume_id, models.Volume.deleted == false())).first()
+        if volume is None:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        merged = dict(metadata) if delete_others else {
+            **{m.key: m.value for m in volume.volume_metadata}, **metadata}
+        _replace_metadata(s, volume, merged)
+        s.flush()
+        return {m.key: m.value for m in volume.volume_metadata}
+
+
+def volume_metadata_delete(volume_id, key):
+    with writer() as s:
+        result = s.execute(delete(models.VolumeMetadata).where(
+            models.VolumeMetadata.volume_id == volume_id, models.VolumeMetadata.key == key))
+        if result.rowcount == 0:
+            raise exception.VolumeMetadataNotFound(volume_id=volume_id, key=key)
+
+
+def volume_mark_deleted(volume_id, session=None):
+    values = {"deleted": True, "deleted_at": utcnow(), "status": "deleted",
+              "terminated_at": utcnow()}
+    if session is not None:
+        session.execute(update(models.Volume).where(models.Volume.id == volume_id)
+                        .values(**values))
+        return
+    with writer() as s:
+        s.execute(update(models.Volume).where(models.Volume.id == volume_id).values(**values))
+
+
+# --- workers (operation ownership) ------------------------------------------------------------
+
+def worker_claim(resource_type, resource_id, operation, host=None, session=None):
+    """Record that `host` (None: the schedulers) now owns an operation on a resource.
+
+    Fails (returns False) when another operation already owns it."""
+    def _run(s):
+        existing = s.scalars(select(models.Worker).where(
+            models.Worker.resource_type == resource_type,
+            models.Worker.resource_id == resource_id)).first()
+        if existing is not None:
+            return False
+        s.add(models.Worker(resource_type=resource_type, resource_id=resource_id,
+                            operation=operation, host=host))
+        return True
+    if session is not None:
+        return _run(session)
+    with writer() as s:
+        return _run(s)
+
+
+def worker_set_host(resource_type, resource_id, host, session=None):
+    stmt = (update(models.Worker)
+            .where(models.Worker.resource_type == resource_type,
+                   models.Worker.resource_id == resource_id)
+            .values(host=host, updated_at=utcnow()))
+    if session is not None:
+        return session.execute(stmt).rowcount == 1
+    with writer() as s:
+        return s.execute(stmt).rowcount == 1
+
+
+def worker_release(resource_type, resource_id, session=None):
+    stmt = delete(models.Worker).where(models.Worker.resource_type == resource_type,
+                                       models.Worker.resource_id == resource_id)
+    if session is not None:
+        session.execute(stmt)
+        return
+    with writer() as s:
+        s.execute(stmt)
+
+
+def worker_get_all(host=None, unscheduled_before=None):
+    with reader() as s:
+        stmt = select(models.Worker)
+        if host is not None:
+            stmt = stmt.where(models.Worker.host == host)
+        if unscheduled_before is not None:
+            stmt = stmt.where(models.Worker.host.is_(None),
+                              models.Worker.created_at < unscheduled_before)
+        return list(s.scalars(stmt))
+
+
+# --- volume types ----------------------------------------------------------------------------
+
+def volume_type_create(name, description=None, is_public=True, extra_specs=None, type_id=None):
+    with writer() as s:
+        clash = s.scalars(select(models.VolumeType).where(
+            models.VolumeType.name == name, models.VolumeType.deleted == false())).first()
+        if clash is not None:
+            raise exception.VolumeTypeExists(name=name)
+        vtype = models.VolumeType(id=type_id or new_id(), name=name, description=description,
+                                  is_public=is_public)
+        vtype.extra_specs = [models.VolumeTypeExtraSpec(key=k, value=str(v))
+                             for k, v in (extra_specs or {}).items()]
+        s.add(vtype)
+        s.flush()
+        s.refresh(vtype)
+        return vtype
+
+
+def volume_type_get(type_id):
+    with reader() as s:
+        vtype = s.scalars(select(models.VolumeType).where(
+            models.VolumeType.id == type_id, models.VolumeType.deleted == false())).first()
+        if vtype is None:
+            raise exception.VolumeTypeNotFound(type_id=type_id)
+        return vtype
+
+
+def volume_type_get_by_name(name):
+    with reader() as s:
+        vtype = s.scalars(select(models.VolumeType).where(
+            models.VolumeType.name == name, models.VolumeType.deleted == false())).first()
+        if vtype is None:
+            raise exception.VolumeTypeNotFound(type_id=name)
+        return vtype
+
+
+def volume_type_get_by_name_or_id(ident):
+    try:
+        return volume_type_get(ident)
+    except exception.VolumeTypeNotFound:
+        return volume_type_get_by_name(ident)
+
+
+def volume_type_get_all(is_public=None, marker=None, limit=None, sort_keys=("created_at",),
+                        sort_dirs=("asc",)):
+    with reader() as s:
+        stmt = select(models.VolumeType).where(models.VolumeType.deleted == false())
+        if is_public is not None:
+            stmt = stmt.where(models.VolumeType.is_public == (true() if is_public else false()))
+        marker_row = None
+        if marker is not None:
+            marker_row = s.scalars(select(models.VolumeType).where(
+                models.VolumeType.id == marker)).first()
+            if marker_row is None:
+                raise exception.InvalidInput(reason="marker %s not found" % marker)
+        stmt = paginate(stmt, models.VolumeType, sort_keys, sort_dirs, marker_row, limit)
+        return list(s.scalars(stmt))
+
+
+def volume_type_update(type_id, values):
+    with writer() as s:
+        vtype = s.scalars(select(models.VolumeType).where(
+            models.VolumeType.id == type_id, models.VolumeType.deleted == false())).first()
+        if vtype is None:
+            raise exception.VolumeTypeNotFound(type_id=type_id)
+        if "name" in values and values["name"] != vtype.name:
+            clash = s.scalars(select(models.VolumeType).where(
+                models.VolumeType.name == values["name"],
+                models.VolumeType.deleted == false())).first()
+            if clash is not None:
+                raise exception.VolumeTypeExists(name=values["name"])
+        for key, value in values.items():
+            setattr(vtype, key, value)
+        s.flush()
+        s.refresh(vtype)
+        return vtype
+
+
+def volume_type_destroy(type_id):
+    with writer() as s:
+        in_use = s.scalar(select(func.count(models.Volume.id)).where(
+            models.Volume.volume_type_id == type_id, models.Volume.deleted == false()))
+        if in_use:
+            raise exception.VolumeTypeInUse(type_id=type_id)
+        done = s.execute(update(models.VolumeType).where(
+            models.VolumeType.id == type_id, models.VolumeType.deleted == false()).values(
+            deleted=True, deleted_at=utcnow())).rowcount
+        if not done:
+            raise exception.VolumeTypeNotFound(type_id=type_id)
+
+
+def extra_specs_update(type_id, specs):
+    with writer() as s:
+        vtype = s.scalars(select(models.VolumeType).where(
+            models.VolumeType.id == type_id, models.VolumeType.deleted == false())).first()
+        if vtype is None:
+            raise exception.VolumeTypeNotFound(type_id=type_id)
+        existing = {e.key: e for e in vtype.extra_specs}
+        for key, value in specs.items():
+            if key in existing:
+                existing[key].value = str(value)
+            else:
+                vtype.extra_specs.append(models.VolumeTypeExtraSpec(key=key, value=str(value)))
+        s.flush()
+        return {e.key: e.value for e in vtype.extra_specs}
+
+
+def extra_spec_delete(type_id, key):
+    with writer() as s:
+        done = s.execute(delete(models.VolumeTypeExtraSpec).where(
+            models.VolumeTypeExtraSpec.volume_type_id == type_id,
+            models.VolumeTypeExtraSpec.key == key)).rowcount
+        if not done:
+            raise exception.VolumeTypeExtraSpecNotFound(type_id=type_id, key=key)
+
+
+# --- services --------------------------------------------------------------------------------
+
+def service_heartbeat(host, binary, topic, availability_zone=None, rpc_version=None):
+    """Insert the service row on first call, then bump its heartbeat."""
+    now = utcnow()
+    with writer() as s:
+        done = s.execute(update(models.Service).where(
+            models.Service.host == host, models.Service.binary == binary).values(
+            heartbeat_at=now, report_count=models.Service.report_count + 1,
+            availability_zone=availability_zone, rpc_version=rpc_version)).rowcount
+        if not done:
+            s.add(models.Service(host=host, binary=binary, topic=topic,
+                                 availability_zone=availability_zone, heartbeat_at=now,
+                                 report_count=1, rpc_version=rpc_version))
+
+
+def service_get_all(host=None, binary=None):
+    with reader() as s:
+        stmt = select(models.Service).order_by(models.Service.id)
+        if host:
+            stmt = stmt.where(models.Service.host == host)
+        if binary:
+            stmt = stmt.where(models.Service.binary == binary)
+        return list(s.scalars(stmt))
+
+
+def service_update(host, binary, values):
+    with writer() as s:
+        done = s.execute(update(models.Service).where(
+            models.Service.host == host, models.Service.binary == binary).values(**values))
+        if not done.rowcount:
+            raise exception.ServiceNotFound(service="%s on %s" % (binary, host))
+
+
+# --- pools and placement claims ---------------------------------------------------------------
+
+def usable_capacity_gb(total, free, allocated, thin, ratio, reserved_percentage):
+    """The one capacity formula: how many GiB of volumes the pool may hold in all.
+
+    Thin pools may be over-subscribed up to ratio x total; thick pools hold what is allocated
+    already plus what is physically free. The reserved percentage of the total is never given
+    out. The capacity filter, the weighers and the claim all read this figure."""
+    reserved = total * reserved_percentage / 100.0
+    if thin:
+        usable = total * max(ratio, 1.0) - reserved
+        if free - reserved <= 0:
+            usable = min(usable, allocated)
+    else:
+        usable = min(total - reserved, allocated + free - reserved)
+    return max(int(usable), 0)
+
+
+def pools_report(host, pools, availability_zone=None):
+    """Store a volume service's pool report. Never touches allocated_capacity_gb."""
+    now = utcnow()
+    with writer() as s:
+        existing = {p.name: p for p in s.scalars(
+            select(models.Pool).where(models.Pool.host == host))}
+        for report in pools:
+            name = "%s#%s" % (host, report["pool_name"])
+            pool = existing.pop(name, None)
+            if pool is None:
+                pool = models.Pool(name=name, host=host, pool_name=report["pool_name"],
+                                   allocated_capacity_gb=0, volume_count=0)
+                s.add(pool)
+            pool.volume_backend_name = report.get("volume_backend_name")
+            pool.availability_zone = availability_zone
+            pool.total_capacity_gb = float(report.get("total_capacity_gb") or 0)
+            pool.free_capacity_gb = float(report.get("free_capacity_gb") or 0)
+            pool.thin_provisioning = bool(report.get("thin_provisioning_support"))
+            pool.max_over_subscription_ratio = float(
+                report.get("max_over_subscription_ratio") or 1.0)
+            pool.reserved_percentage = int(report.get("reserved_percentage") or 0)
+            pool.capabilities = json.dumps(report, sort_keys=True)
+            pool.reported_at = now
+            pool.usable_capacity_gb = usable_capacity_gb(
+                pool.total_capacity_gb, pool.free_capacity_gb, pool.allocated_capacity_gb or 0,
+                pool.thin_provisioning, pool.max_over_subscription_ratio,
+                pool.reserved_percentage)
+        for gone in existing.values():
+            # A pool the back end no longer reports can take no new volumes.
+            gone.usable_capacity_gb = 0
+            gone.reported_at = now
+
+
+def pool_get_all(host=None):
+    with reader() as s:
+        stmt = select(models.Pool).order_by(models.Pool.name)
+        if host is not None:
+            stmt = stmt.where(models.Pool.host == host)
+        return list(s.scalars(stmt))
+
+
+def pool_get(name):
+    with reader() as s:
+        return s.get(models.Pool, name)
+
+
+def pool_claim(name, size_gb, session=None, new_volume=True):
+    """Claim size_gb on a pool; False when it no longer has room. One conditional UPDATE.
+
+    new_volume=False claims capacity for a volume already counted there (extend)."""
+    stmt = (update(models.Pool)
+            .where(models.Pool.name == name,
+                   models.Pool.allocated_capacity_gb + size_gb <= models.Pool.usable_capacity_gb)
+            .values(allocated_capacity_gb=models.Pool.allocated_capacity_gb + size_gb,
+                    volume_count=models.Pool.volume_count + (1 if new_volume else 0)))
+    if session is not None:
+        return session.execute(stmt).rowcount == 1
+    with writer() as s:
+        return s.execute(stmt).rowcount == 1
+
+
+def pool_release(name, size_gb, session=None, volume_gone=True):
+    count = models.Pool.volume_count
+    stmt = (update(models.Pool).where(models.Pool.name == name)
+            .values(allocated_capacity_gb=case(
+                        (models.Pool.allocated_capacity_gb >= size_gb,
+                         models.Pool.allocated_capacity_gb - size_gb), else_=0),
+                    volume_count=case((count >= 1, count - 1), else_=0) if volume_gone
+                    else count))
+    if session is not None:
+        session.execute(stmt)
+        return
+    with writer() as s:
+        s.execute(stmt)
+
+
+def pools_recount(host):
+    """Recompute allocated capacity and volume counts of a host's pools from the volumes that
+    live there, so the claims can never drift from the volumes (run when a service starts).
+
+    A volume in `error` holds no claim: a failed create removed its storage and gave its
+    claim back. Every other volume on the host (error_deleting and error_extending too)
+    may have storage and keeps its claim."""
+    with writer() as s:
+        rows = s.execute(select(models.Volume.host, func.count(models.Volume.id),
+                                func.coalesce(func.sum(models.Volume.size), 0))
+                         .where(models.Volume.host.like(host + "#%"),
+                                models.Volume.deleted == false(),
+                                models.Volume.status != "error")
+                         .group_by(models.Volume.host)).all()
+        counts = {row[0]: (int(row[1]), int(row[2])) for row in rows}
+        for pool in s.scalars(select(models.Pool).where(models.Pool.host == host)):
+            count, allocated = counts.get(pool.name, (0, 0))
+            pool.volume_count = count
+            pool.allocated_capacity_gb = allocated
+
+
+# --- user messages -----------------------------------------------------------------------------
+
+def message_create(ctx, resource_type, resource_uuid, event_id, detail, level="ERROR"):
+    with writer() as s:
+        s.add(models.Message(id=new_id(), project_id=ctx.project_id,
+                             request_id=ctx.request_id, resource_type=resource_type,
+                             resource_uuid=resource_uuid, event_id=event_id,
+                             message_level=level, detail=detail))
+
+
+def message_get_all(ctx, resource_uuid=None, marker=None, limit=None):
+    with reader() as s:
+        stmt = select(models.Message)
+        if not ctx.is_admin:
+            stmt = stmt.where(models.Message.project_id == ctx.project_id)
+        if resource_uuid:
+            stmt = stmt.where(models.Message.resource_uuid == resource_uuid)
+        marker_row = None
+        if marker is not None:
+            marker_row = s.get(models.Message, marker)
+            if marker_row is None:
+                raise exception.InvalidInput(reason="marker %s not found" % marker)
+        stmt = paginate(stmt, models.Message, ("created_at",), ("desc",), marker_row, limit)
+        return list(s.scalars(stmt))
+
+
+def message_get(ctx, message_id):
+    with reader() as s:
+        msg = s.get(models.Message, message_id)
+        if msg is None or (not ctx.is_admin and msg.project_id != ctx.project_id):
+            raise exception.MessageNotFound(message_id=message_id)
+        return msg
+
+
+def message_delete(ctx, message_id):
+    message_get(ctx, message_id)
+    with writer() as s:
+        s.execute(delete(models.Message).where(models.Message.id == message_id))

@@ -1,0 +1,179 @@
+"""SQLAlchemy 2 models. The schema itself is owned by the Alembic migrations beside this file;
+tests check that the two agree."""
+
+import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+class Volume(TimestampMixin, Base):
+    __tablename__ = "volumes"
+    __table_args__ = (
+        Index("ix_volumes_project_deleted_created", "project_id", "deleted", "created_at"),
+        Index("ix_volumes_deleted_created", "deleted", "created_at"),
+        Index("ix_volumes_host", "host"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    attach_status: Mapped[str] = mapped_column(String(32), default="detached")
+    migration_status: Mapped[str | None] = mapped_column(String(32))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    volume_type_id: Mapped[str | None] = mapped_column(String(36))
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider_location: Mapped[str | None] = mapped_column(String(255))
+    launched_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    terminated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+    volume_metadata: Mapped[list["VolumeMetadata"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+    volume_type: Mapped["VolumeType | None"] = relationship(
+        primaryjoin="Volume.volume_type_id == VolumeType.id", foreign_keys=[volume_type_id],
+        lazy="joined", viewonly=True)
+
+
+class VolumeMetadata(Base):
+    __tablename__ = "volume_metadata"
+    __table_args__ = (UniqueConstraint("volume_id", "key", name="uq_volume_metadata_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class VolumeType(TimestampMixin, Base):
+    __tablename__ = "volume_types"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+    extra_specs: Mapped[list["VolumeTypeExtraSpec"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class VolumeTypeExtraSpec(Base):
+    __tablename__ = "volume_type_extra_specs"
+    __table_args__ = (UniqueConstraint("volume_type_id", "key", name="uq_type_extra_spec_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Service(TimestampMixin, Base):
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("host", "binary", name="uq_services_host_binary"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    report_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    rpc_version: Mapped[str | None] = mapped_column(String(32))
+
+
+class Worker(TimestampMixin, Base):
+    """Who owns an operation in flight, so that a restarted or surviving service can finish or
+    revert it instead of leaving the resource in a transitional status for ever."""
+
+    __tablename__ = "workers"
+    __table_args__ = (
+        UniqueConstraint("resource_type", "resource_id", name="uq_workers_resource"),
+        Index("ix_workers_host", "host"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    operation: Mapped[str] = mapped_column(String(40))
+    # None while the operation waits for the scheduler, then the volume service's host@backend.
+    host: Mapped[str | None] = mapped_column(String(255))
+
+
+class Pool(Base):
+    """A back end pool as its volume service last reported it, plus the capacity the
+    schedulers have claimed on it. allocated_capacity_gb is changed only by conditional UPDATEs
+    (claim and release), never by the reports, so concurrent schedulers never overfill it."""
+
+    __tablename__ = "pools"
+    __table_args__ = (Index("ix_pools_host", "host"),)
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # host@backend#pool
+    host: Mapped[str] = mapped_column(String(255))  # host@backend
+    pool_name: Mapped[str] = mapped_column(String(255))
+    volume_backend_name: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    total_capacity_gb: Mapped[float] = mapped_column(Float, default=0)
+    free_capacity_gb: Mapped[float] = mapped_column(Float, default=0)
+    allocated_capacity_gb: Mapped[int] = mapped_column(BigInteger, default=0)
+    volume_count: Mapped[int] = mapped_column(Integer, default=0)
+    thin_provisioning: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_over_subscription_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    reserved_percentage: Mapped[int] = mapped_column(Integer, default=0)
+    capabilities: Mapped[str] = mapped_column(Text, default="{}")
+    reported_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # Capacity that the current formula lets be claimed; kept beside the inputs so a claim
+    # is a single indexed-row UPDATE: allocated + size <= usable_capacity_gb.
+    usable_capacity_gb: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Message(Base):
+    """User messages (Cinder's /messages API): why an asynchronous operation failed."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_project", "project_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(255))
+    resource_type: Mapped[str | None] = mapped_column(String(40))
+    resource_uuid: Mapped[str | None] = mapped_column(String(36))
+    event_id: Mapped[str] = mapped_column(String(60))
+    message_level: Mapped[str] = mapped_column(String(20), default="ERROR")
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,133 @@
+"""Exceptions shared by every service.
+
+Each exception carries the HTTP code and the Cinder fault name the API renders it with, so a
+failure raised deep in the request-handling layer reaches the client as a Cinder-shaped body.
+"""
+
+
+class LaminaException(Exception):
+    code = 500
+    fault = "computeFault"
+    message = "An unknown error occurred."
+
+    def __init__(self, message=None, **kwargs):
+        if message is None:
+            message = self.message % kwargs if kwargs else self.message
+        self.msg = message
+        super().__init__(message)
+
+
+class BadRequest(LaminaException):
+    code = 400
+    fault = "badRequest"
+    message = "Invalid request."
+
+
+class InvalidInput(BadRequest):
+    message = "Invalid input received: %(reason)s"
+
+
+class InvalidVolume(BadRequest):
+    message = "Invalid volume: %(reason)s"
+
+
+class InvalidVolumeType(BadRequest):
+    message = "Invalid volume type: %(reason)s"
+
+
+class NotAuthorized(LaminaException):
+    code = 401
+    fault = "unauthorized"
+    message = "Not authorized."
+
+
+class Forbidden(LaminaException):
+    code = 403
+    fault = "forbidden"
+    message = "Policy doesn't allow this operation to be performed."
+
+
+class NotFound(LaminaException):
+    code = 404
+    fault = "itemNotFound"
+    message = "Resource could not be found."
+
+
+class VolumeNotFound(NotFound):
+    message = "Volume %(volume_id)s could not be found."
+
+
+class VolumeTypeNotFound(NotFound):
+    message = "Volume type %(type_id)s could not be found."
+
+
+class VolumeTypeExtraSpecNotFound(NotFound):
+    message = "Volume Type %(type_id)s has no extra specs with key %(key)s."
+
+
+class VolumeMetadataNotFound(NotFound):
+    message = "Volume %(volume_id)s has no metadata with key %(key)s."
+
+
+class MessageNotFound(NotFound):
+    message = "Message %(message_id)s could not be found."
+
+
+class ServiceNotFound(NotFound):
+    message = "Service %(service)s could not be found."
+
+
+class Conflict(LaminaException):
+    code = 409
+    fault = "conflictingRequest"
+    message = "Conflicting request."
+
+
+class VolumeTypeExists(Conflict):
+    message = "Volume Type %(name)s already exists."
+
+
+class VolumeTypeInUse(BadRequest):
+    message = "Volume Type %(type_id)s deletion is not allowed with volumes present with the type."
+
+
+class DefaultVolumeTypeDeletion(BadRequest):
+    message = "The default volume type %(name)s cannot be deleted."
+
+
+class NotAcceptable(LaminaException):
+    code = 406
+    fault = "notAcceptable"
+    message = "Version not supported."
+
+
+class VersionNotFoundForAPIMethod(NotFound):
+    message = "API version %(version)s is not supported on this method."
+
+
+class OverLimit(LaminaException):
+    code = 413
+    fault = "overLimit"
+    message = "Limit exceeded."
+
+
+class ServiceBusy(LaminaException):
+    """A bounded work pool is full: refuse rather than queue without end."""
+
+    code = 503
+    fault = "serviceUnavailable"
+    message = "The %(service)s service is at capacity; retry later."
+
+
+class NoValidBackend(LaminaException):
+    message = "No valid backend was found. %(reason)s"
+
+
+class DriverError(LaminaException):
+    message = "Storage back end error: %(reason)s"
+
+
+class InjectedFailure(DriverError):
+    """Raised by the fault-injection hook that tests use to fail one flow task."""
+
+    message = "Injected failure at %(point)s"

@@ -1,0 +1,28 @@
+"""Every Lamina option, for oslo-config-generator (deploy/config/lamina.conf.sample)."""
+
+import itertools
+
+
+def list_opts():
+    from api import auth, volume_requests
+    from api import service as api_service
+    from api.routes import helpers
+    from common import fault, rpc, service
+    from common.db import session
+    from scheduler import manager as scheduler_manager
+    from scheduler import weighers
+    from volume_worker import manager as volume_manager
+    from volume_worker import service as volume_service
+    from volume_worker.drivers import base, file, rbd
+
+    return [
+        ("DEFAULT", itertools.chain(
+            service.service_opts, auth.auth_opts, api_service.api_service_opts,
+            helpers.api_opts, volume_requests.volume_api_opts,
+            scheduler_manager.scheduler_opts, weighers.weigher_opts,
+            volume_manager.volume_manager_opts, volume_service.volume_service_opts)),
+        ("database", session.database_opts),
+        ("upgrade_levels", rpc.upgrade_opts),
+        ("debug", fault.debug_opts),
+        ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts)),
+    ]

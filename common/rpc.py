@@ -1,0 +1,70 @@
+"""oslo.messaging plumbing: one transport per process, the request context on every message."""
+
+import threading
+
+import oslo_messaging as messaging
+from oslo_config import cfg
+
+from common import context as lamina_context
+
+CONF = cfg.CONF
+
+upgrade_opts = [
+    cfg.StrOpt("scheduler", help="Cap the scheduler RPC API at this version (e.g. 1.0) while "
+                                 "services of an older release still run."),
+    cfg.StrOpt("volume", help="Cap the volume RPC API at this version."),
+    cfg.StrOpt("backup", help="Cap the backup RPC API at this version."),
+]
+CONF.register_opts(upgrade_opts, group="upgrade_levels")
+
+_lock = threading.Lock()
+_transport = None
+_url_override = None
+
+
+def use_transport_url(url):
+    """Force a transport URL (the embedded service uses fake://, in-process)."""
+    global _url_override
+    _url_override = url
+
+
+class ContextSerializer(messaging.NoOpSerializer):
+    """Sends the request context as a dict and rebuilds it (and its thread store) on receipt,
+    so log lines on the far side carry the caller's request id."""
+
+    def serialize_context(self, ctxt):
+        return ctxt.to_dict()
+
+    def deserialize_context(self, ctxt):
+        context = lamina_context.RequestContext.from_dict(ctxt)
+        context.update_store()
+        return context
+
+
+def get_transport():
+    global _transport
+    with _lock:
+        if _transport is None:
+            _transport = messaging.get_rpc_transport(CONF, url=_url_override)
+        return _transport
+
+
+def cleanup():
+    global _transport
+    with _lock:
+        if _transport is not None:
+            _transport.cleanup()
+        _transport = None
+
+
+def get_client(topic, version, cap_name, server=None, fanout=False):
+    target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout)
+    cap = getattr(CONF.upgrade_levels, cap_name, None)
+    return messaging.get_rpc_client(get_transport(), target, version_cap=cap,
+                                    serializer=ContextSerializer())
+
+
+def get_server(topic, server, endpoints):
+    target = messaging.Target(topic=topic, server=server)
+    return messaging.get_rpc_server(get_transport(), target, endpoints, executor="threading",
+                                    serializer=ContextSerializer())

@@ -1,0 +1,132 @@
+"""What every Lamina service process shares: heartbeat, RPC server, periodic tasks, shutdown."""
+
+import logging
+import signal
+import socket
+import threading
+
+from oslo_config import cfg
+
+from common.db import api as db
+
+LOG = logging.getLogger(__name__)
+
+service_opts = [
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
+               help="Name of this host; volume services add @<backend>."),
+    cfg.IntOpt("report_interval", default=10, min=1,
+               help="Seconds between a service's heartbeats into the services table."),
+    cfg.IntOpt("service_down_time", default=60, min=1,
+               help="A service (or pool) whose last heartbeat (report) is older than this "
+                    "many seconds is down: listed as down and not scheduled to."),
+    cfg.StrOpt("state_path", default="lamina-data",
+               help="Directory where services keep their state (file volumes, locks)."),
+    cfg.StrOpt("storage_availability_zone", default="nova",
+               help="Availability zone of the services on this host."),
+]
+CONF = cfg.CONF
+CONF.register_opts(service_opts)
+
+
+def is_up(last_seen):
+    """Whether a heartbeat or report at `last_seen` is recent enough to count as up."""
+    import datetime
+
+    from common.db.models import utcnow
+
+    if last_seen is None:
+        return False
+    return utcnow() - last_seen <= datetime.timedelta(seconds=CONF.service_down_time)
+
+
+class PeriodicTask(threading.Thread):
+    def __init__(self, name, interval, fn, initial_delay=0.0):
+        super().__init__(name=name, daemon=True)
+        self.interval = interval
+        self.fn = fn
+        self.initial_delay = initial_delay
+        self._stop_event = threading.Event()
+
+    def run(self):
+        if self._stop_event.wait(self.initial_delay):
+            return
+        while not self._stop_event.is_set():
+            try:
+                self.fn()
+            except Exception:  # a periodic task must survive one bad run
+                LOG.exception("Periodic task %s failed", self.name)
+            if self._stop_event.wait(self.interval):
+                return
+
+    def stop(self):
+        self._stop_event.set()
+
+
+class Service:
+    """One RPC service: a manager object exposed on (topic, host), with periodic tasks."""
+
+    def __init__(self, binary, topic, host, manager, rpc_version):
+        self.binary = binary
+        self.topic = topic
+        self.host = host
+        self.manager = manager
+        self.rpc_version = rpc_version
+        self._server = None
+        self._tasks = []
+
+    def add_periodic(self, name, interval, fn, initial_delay=0.0):
+        self._tasks.append(PeriodicTask("%s:%s" % (self.host, name), interval, fn,
+                                        initial_delay))
+
+    def heartbeat(self):
+        db.service_heartbeat(self.host, self.binary, self.topic,
+                             CONF.storage_availability_zone, self.rpc_version)
+
+    def start(self):
+        from common import rpc  # imported late: transport options are registered on first use
+
+        self.heartbeat()
+        # Clean up before taking new work, so a request in the queue never races the cleanup.
+        self.manager.init_host()
+        self._server = rpc.get_server(self.topic, self.host, [self.manager])
+        self._server.start()
+        self.add_periodic("heartbeat", CONF.report_interval, self.heartbeat,
+                          CONF.report_interval)
+        for name, interval, fn in self.manager.periodic_tasks():
+            self.add_periodic(name, interval, fn)
+        for task in self._tasks:
+            task.start()
+        LOG.info("%s started on %s (topic %s)", self.binary, self.host, self.topic)
+
+    def stop(self):
+        for task in self._tasks:
+            task.stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server.wait()
+        self.manager.shutdown()
+        LOG.info("%s on %s stopped", self.binary, self.host)
+
+
+def wait_for_signal():
+    """Block the main thread until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+
+
+def serve(build_services, argv):
+    """Process entry shared by the service binaries: parse config, log, start the services
+    build_services() returns, run until SIGTERM/SIGINT, stop them cleanly."""
+    from common import config
+
+    config.parse_args(argv)
+    config.setup_logging()
+    services = build_services()
+    for svc in services:
+        svc.start()
+    wait_for_signal()
+    for svc in reversed(services):
+        svc.stop()

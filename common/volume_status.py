@@ -1,0 +1,64 @@
+"""Ending an operation on a volume in failure, the same way everywhere.
+
+The api, the scheduler, the volume flows and the volume service's start-up cleanup all end a
+failed operation like this: one conditional UPDATE out of the transitional status, what the
+operation held (capacity claim, workers row) given back in the same transaction, and a user
+message that says why (GET /messages). If another path already moved the volume, nothing
+happens and nothing is released twice."""
+
+import logging
+
+from common.db import api as db
+from common.db import models
+from common.db.session import writer
+
+LOG = logging.getLogger(__name__)
+
+# Cinder's user message event ids: VOLUME_<resource>_<action>_<detail>.
+EVENT_SCHEDULE = "VOLUME_VOLUME_001_002"
+EVENT_CREATE = "VOLUME_VOLUME_001_003"
+EVENT_DELETE = "VOLUME_VOLUME_003_004"
+EVENT_EXTEND_NO_ROOM = "VOLUME_VOLUME_006_002"
+EVENT_EXTEND = "VOLUME_VOLUME_006_004"
+
+
+def record_user_message(ctxt, volume_id, event_id, detail):
+    """Store the why of a failed operation where the user can read it."""
+    try:
+        db.message_create(ctxt, "VOLUME", volume_id, event_id, detail)
+    except Exception:  # losing the message must not mask the failure being handled
+        LOG.exception("Could not record user message for volume %s", volume_id)
+
+
+def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, reason,
+                   release=None, expected=None):
+    """Move the volume from `from_status` to `to_status`; returns whether this call did.
+
+    release(session, volume), when given, gives back what the operation claimed; it runs in
+    the same transaction as the status change. `expected` adds conditions to the UPDATE."""
+    volume = db.volume_get_internal(volume_id)
+    conditions = {"status": from_status, "deleted": False, **(expected or {})}
+    with writer() as s:
+        won = db.conditional_update(models.Volume, volume_id, {"status": to_status},
+                                    conditions, session=s)
+        if won:
+            if release is not None and volume is not None and volume.host:
+                release(s, volume)
+            db.worker_release("volume", volume_id, session=s)
+    if won:
+        LOG.error("%s of volume %s failed: %s", action, volume_id, reason)
+        record_user_message(ctxt, volume_id, event_id, "%s: %s" % (action, reason))
+    return won
+
+
+def release_volume_claim(session, volume):
+    """The whole volume's claim (a create that did not happen)."""
+    db.pool_release(volume.host, volume.size, session=session)
+
+
+def release_extra_claim(new_size):
+    """The extra capacity an extend to new_size claimed."""
+    def release(session, volume):
+        db.pool_release(volume.host, new_size - volume.size, session=session,
+                        volume_gone=False)
+    return release

@@ -1,0 +1,29 @@
+"""Client of the scheduler: what the api and the volume services call.
+
+Version history:
+  1.0  create_volume, update_pool_capabilities (fanout)
+  1.1  extend_volume
+"""
+
+from common import rpc
+
+TOPIC = "lamina-scheduler"
+
+
+class SchedulerAPI:
+    VERSION = "1.1"
+
+    def __init__(self):
+        self._client = rpc.get_client(TOPIC, self.VERSION, "scheduler")
+
+    def create_volume(self, ctxt, volume_id):
+        self._client.prepare(version="1.0").cast(ctxt, "create_volume", volume_id=volume_id)
+
+    def update_pool_capabilities(self, ctxt, host, pools):
+        """Tell every scheduler copy about a back end's pools (they are in the DB too)."""
+        self._client.prepare(fanout=True, version="1.0").cast(
+            ctxt, "update_pool_capabilities", host=host, pools=pools)
+
+    def extend_volume(self, ctxt, volume_id, new_size):
+        self._client.prepare(version="1.1").cast(ctxt, "extend_volume", volume_id=volume_id,
+                                                 new_size=new_size)

@@ -1,0 +1,261 @@
+"""Ceph RBD through the rados/rbd Python bindings (Debian's python3-rados/python3-rbd; PyPI
+has none: see deploy/ceph/README.md for linking them into the venv).
+
+A volume is the RBD image `volume-<id>` (format 2, layering on) in the Ceph pool that is its
+Lamina pool. One connected cluster handle is kept per back end and rebuilt after a failure;
+every librados operation has a timeout, so a stopped cluster turns into an error, and the
+volume service reports the pool down instead of hanging."""
+
+import json
+import logging
+import threading
+
+from oslo_config import cfg
+
+from common import exception
+from volume_worker.drivers import base
+
+LOG = logging.getLogger(__name__)
+GiB = 1024 ** 3
+
+rbd_opts = [
+    cfg.StrOpt("rbd_pool", default="volumes", help="Ceph pool holding this back end's volumes."),
+    cfg.StrOpt("rbd_user", default="lamina", help="Cephx user (without `client.`)."),
+    cfg.StrOpt("rbd_keyring", help="Keyring of rbd_user; default: what rbd_ceph_conf names."),
+    cfg.StrOpt("rbd_ceph_conf", default="/etc/ceph/ceph.conf",
+               help="Ceph configuration file (monitors, cluster fsid)."),
+    cfg.StrOpt("rbd_cluster_name", default="ceph", help="Ceph cluster name."),
+    cfg.StrOpt("rbd_secret_uuid",
+               help="Libvirt secret UUID holding rbd_user's key on compute hosts; handed to "
+                    "them in the connection info."),
+    cfg.IntOpt("rados_connect_timeout", default=5, min=1,
+               help="Seconds to wait for the Ceph monitors when connecting."),
+    cfg.IntOpt("rados_op_timeout", default=30, min=1,
+               help="Seconds a single Ceph monitor or OSD operation may take before it "
+                    "fails (instead of hanging while the cluster is unreachable)."),
+    cfg.IntOpt("rbd_max_clone_depth", default=5, min=0,
+               help="Clones of clones deeper than this are flattened (0: always flatten)."),
+    cfg.IntOpt("rbd_store_chunk_size", default=4, min=1,
+               help="Object size of new images, in MiB."),
+]
+
+
+def _import_bindings():
+    try:
+        import rados
+        import rbd
+    except ImportError as exc:
+        raise exception.DriverError(
+            reason="the rados/rbd Python bindings are not importable (%s); install Debian's "
+                   "python3-rados and python3-rbd and link them into the venv "
+                   "(deploy/ceph/ceph-aio.sh pybind)" % exc)
+    return rados, rbd
+
+
+class RBDDriver(base.VolumeDriver):
+    storage_protocol = "ceph"
+    extra_opts = rbd_opts
+
+    def __init__(self, backend_name, configuration):
+        super().__init__(backend_name, configuration)
+        self._client = None
+        self._lock = threading.Lock()
+
+    # --- connection --------------------------------------------------------------------------
+
+    def _connect(self):
+        rados, _rbd = _import_bindings()
+        conf = self.configuration
+        options = {"rados_osd_op_timeout": str(conf.rados_op_timeout),
+                   "rados_mon_op_timeout": str(conf.rados_op_timeout),
+                   "client_mount_timeout": str(conf.rados_connect_timeout)}
+        if conf.rbd_keyring:
+            options["keyring"] = conf.rbd_keyring
+        client = rados.Rados(conffile=conf.rbd_ceph_conf, rados_id=conf.rbd_user,
+                             clustername=conf.rbd_cluster_name, conf=options)
+        try:
+            client.connect(timeout=conf.rados_connect_timeout)
+        except Exception as exc:
+            client.shutdown()
+            raise exception.DriverError(reason="cannot connect to Ceph cluster %s as %s: %s"
+                                        % (conf.rbd_cluster_name, conf.rbd_user, exc))
+        return client
+
+    def _cluster(self):
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _drop_connection(self):
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.shutdown()
+            except Exception:  # the handle is already broken; nothing more to release
+                LOG.debug("Ceph handle shutdown failed", exc_info=True)
+
+    def _ioctx(self, pool):
+        return _IoctxGuard(self, pool)
+
+    def _mon_command(self, prefix, **args):
+        cmd = dict(prefix=prefix, format="json", **args)
+        try:
+            ret, out, err = self._cluster().mon_command(json.dumps(cmd), b"",
+                                                        timeout=self.configuration
+                                                        .rados_op_timeout)
+        except Exception as exc:
+            self._drop_connection()
+            raise exception.DriverError(reason="ceph %s failed: %s" % (prefix, exc))
+        if ret != 0:
+            raise exception.DriverError(reason="ceph %s failed (%d): %s" % (prefix, ret, err))
+        return json.loads(out or b"{}")
+
+    def do_setup(self):
+        _import_bindings()  # fail at start, clearly, if the bindings are missing
+
+    # --- capacity ----------------------------------------------------------------------------
+
+    def get_pools(self):
+        """Capacity of the Ceph pool as `ceph df` reports it: total = stored + max_avail (what
+        the pool holds plus what it can still take at its replication), free = max_avail."""
+        df = self._mon_command("df", detail="detail")
+        pool_name = self.configuration.rbd_pool
+        stats = next((p["stats"] for p in df.get("pools", []) if p["name"] == pool_name), None)
+        if stats is None:
+            raise exception.DriverError(reason="Ceph pool %s does not exist" % pool_name)
+        stored = stats.get("stored", stats.get("bytes_used", 0))
+        free = stats["max_avail"]
+        report = self.base_capabilities()
+        report.update(pool_name=pool_name,
+                      total_capacity_gb=round((stored + free) / GiB, 2),
+                      free_capacity_gb=round(free / GiB, 2),
+                      thin_provisioning_support=True, thick_provisioning_support=False,
+                      multiattach=True, location_info="ceph:%s" % pool_name)
+        return [report]
+
+    # --- volumes -----------------------------------------------------------------------------
+
+    @staticmethod
+    def image_name(volume):
+        return "volume-%s" % volume.id
+
+    def _pool_of(self, volume):
+        pool = base.pool_of(volume.host)
+        if pool != self.configuration.rbd_pool:
+            raise exception.DriverError(reason="volume %s is on unknown pool %r"
+                                        % (volume.id, pool))
+        return pool
+
+    def create_volume(self, volume):
+        _rados, rbd = _import_bindings()
+        pool = self._pool_of(volume)
+        name = self.image_name(volume)
+        order = (self.configuration.rbd_store_chunk_size * 1024 * 1024).bit_length() - 1
+        with self._ioctx(pool) as ioctx:
+            try:
+                rbd.RBD().create(ioctx, name, volume.size * GiB, order=order,
+                                 old_format=False, features=rbd.RBD_FEATURE_LAYERING)
+            except rbd.ImageExists:
+                # Never adopt an image this request did not make.
+                raise exception.DriverError(reason="RBD image %s/%s already exists"
+                                            % (pool, name))
+        LOG.info("Created RBD image %s/%s (%d GiB)", pool, name, volume.size)
+        return {"provider_location": "rbd:%s/%s" % (pool, name)}
+
+    def delete_volume(self, volume):
+        _rados, rbd = _import_bindings()
+        pool = self._pool_of(volume)
+        name = self.image_name(volume)
+        with self._ioctx(pool) as ioctx:
+            try:
+                with rbd.Image(ioctx, name) as image:
+                    if list(image.list_children2()):
+                        raise exception.DriverError(
+                            reason="volume %s has dependent clones; delete them first"
+                            % volume.id)
+                    for snap in list(image.list_snaps()):
+                        if image.is_protected_snap(snap["name"]):
+                            image.unprotect_snap(snap["name"])
+                        image.remove_snap(snap["name"])
+                rbd.RBD().remove(ioctx, name)
+            except rbd.ImageNotFound:
+                LOG.info("RBD image %s/%s already gone", pool, name)
+                return
+        LOG.info("Deleted RBD image %s/%s", pool, name)
+
+    def extend_volume(self, volume, new_size):
+        _rados, rbd = _import_bindings()
+        with self._ioctx(self._pool_of(volume)) as ioctx:
+            with rbd.Image(ioctx, self.image_name(volume)) as image:
+                image.resize(new_size * GiB)
+        LOG.info("Extended RBD image of volume %s to %d GiB", volume.id, new_size)
+
+    def monitors(self):
+        mon_map = self._mon_command("mon dump")
+        hosts, ports = [], []
+        for mon in mon_map.get("mons", []):
+            addr = mon.get("public_addr") or mon.get("addr", "")
+            host, _, port = addr.split("/")[0].rpartition(":")
+            hosts.append(host.strip("[]"))
+            ports.append(port)
+        return hosts, ports
+
+    def initialize_connection(self, volume, connector):
+        """What a compute host needs to open the volume with librbd (qemu's rbd driver)."""
+        hosts, ports = self.monitors()
+        conf = self.configuration
+        return {
+            "driver_volume_type": "rbd",
+            "data": {
+                "name": "%s/%s" % (self._pool_of(volume), self.image_name(volume)),
+                "hosts": hosts,
+                "ports": ports,
+                "cluster_name": conf.rbd_cluster_name,
+                "auth_enabled": True,
+                "auth_username": conf.rbd_user,
+                "secret_type": "ceph",
+                "secret_uuid": conf.rbd_secret_uuid,
+                "volume_id": volume.id,
+                "discard": True,
+            },
+        }
+
+    def terminate_connection(self, volume, connector):
+        """Nothing is exported for RBD: the compute host talks to Ceph itself."""
+
+
+class _IoctxGuard:
+    """`with driver._ioctx(pool) as ioctx`: opens an I/O context, and drops the cluster
+    handle when Ceph fails so the next call reconnects."""
+
+    def __init__(self, driver, pool):
+        self.driver = driver
+        self.pool = pool
+        self.ioctx = None
+
+    def __enter__(self):
+        rados, _rbd = _import_bindings()
+        try:
+            self.ioctx = self.driver._cluster().open_ioctx(self.pool)
+        except rados.ObjectNotFound:
+            raise exception.DriverError(reason="Ceph pool %s does not exist" % self.pool)
+        except rados.Error as exc:
+            self.driver._drop_connection()
+            raise exception.DriverError(reason="cannot open Ceph pool %s: %s"
+                                        % (self.pool, exc))
+        return self.ioctx
+
+    def __exit__(self, exc_type, exc, tb):
+        self.ioctx.close()
+        if exc is not None and not isinstance(exc, exception.LaminaException):
+            rados, rbd = _import_bindings()
+            if isinstance(exc, (rados.TimedOut, rados.ConnectionShutdown, rbd.Timeout)):
+                self.driver._drop_connection()
+                raise exception.DriverError(
+                    reason="Ceph operation timed out after %ds: the cluster is unreachable "
+                           "or the pool is full (%s)"
+                           % (self.driver.configuration.rados_op_timeout, exc)) from exc
+            raise exception.DriverError(reason="Ceph: %s" % exc) from exc
+        return False

@@ -1,0 +1,96 @@
+"""create_volume: make the storage of a scheduled volume and make it available.
+
+Tasks, in order (each has a revert):
+  check_still_creating  the row is still `creating` on this host; revert: `error`, release the
+                        pool claim and the workers row, tell the user why
+  create_storage        the driver makes the storage; revert: the driver removes it
+  mark_available        `creating` -> `available` and release the workers row (one
+                        transaction); revert: nothing to undo, the row stays `creating` and the
+                        first task's revert sets `error`
+"""
+
+import logging
+
+from taskflow import task
+from taskflow.patterns import linear_flow
+
+from common import exception, fault, volume_status
+from common.db import api as db
+from common.db import models
+from common.db.models import utcnow
+from common.db.session import writer
+from volume_worker.flows import common
+
+LOG = logging.getLogger(__name__)
+FLOW = "create_volume"
+
+
+class CheckStillCreating(task.Task):
+    default_provides = "volume"
+
+    def execute(self, ctxt, volume_id, host):
+        fault.check(FLOW + ".check_still_creating")
+        volume = db.volume_get_internal(volume_id)
+        if volume is None or volume.status != "creating" or volume.deleted:
+            raise exception.InvalidVolume(reason="volume %s is no longer creating" % volume_id)
+        if not volume.host or volume.host.split("#")[0] != host:
+            raise exception.InvalidVolume(reason="volume %s is not scheduled to %s"
+                                          % (volume_id, host))
+        return volume
+
+    def revert(self, ctxt, volume_id, flow_failures, **kwargs):
+        volume_status.fail_operation(ctxt, volume_id, "creating", "error",
+                                     volume_status.EVENT_CREATE, "create volume",
+                                     common.failure_reason(flow_failures),
+                                     release=volume_status.release_volume_claim)
+
+
+class CreateStorage(task.Task):
+    default_provides = "model_update"
+
+    def __init__(self, driver):
+        super().__init__(name="create_storage")
+        self.driver = driver
+
+    def execute(self, volume):
+        fault.check(FLOW + ".create_storage")
+        return self.driver.create_volume(volume) or {}
+
+    def revert(self, volume, result, **kwargs):
+        if result is None or not isinstance(result, dict):
+            # The driver raised: it cleans up its own partial work; deleting here could remove
+            # storage another volume owns (e.g. "already exists").
+            return
+        LOG.warning("Removing storage of volume %s after a later step failed", volume.id)
+        self.driver.delete_volume(volume)
+
+
+class MarkAvailable(task.Task):
+    def execute(self, volume_id, model_update):
+        fault.check(FLOW + ".mark_available")
+        values = dict(model_update, status="available", launched_at=utcnow())
+        with writer() as s:
+            won = db.conditional_update(models.Volume, volume_id, values,
+                                        {"status": "creating", "deleted": False}, session=s)
+            if won:
+                db.worker_release("volume", volume_id, session=s)
+        if not won:
+            raise exception.InvalidVolume(reason="volume %s left `creating` while its storage "
+                                                 "was being made" % volume_id)
+        LOG.info("Volume %s is available", volume_id)
+
+    def revert(self, volume_id, **kwargs):
+        # Nothing of ours to undo: the status change is the last thing this task does.
+        LOG.debug("mark_available reverted for %s", volume_id)
+
+
+def build(driver):
+    return linear_flow.Flow(FLOW).add(
+        CheckStillCreating(name="check_still_creating"),
+        CreateStorage(driver),
+        MarkAvailable(name="mark_available"),
+    )
+
+
+def run(ctxt, driver, host, volume_id):
+    common.run_flow(build(driver), {"ctxt": ctxt, "volume_id": volume_id, "host": host})

@@ -1,0 +1,84 @@
+"""delete_volume: remove a volume's storage and its row.
+
+Tasks, in order (each has a revert):
+  check_deleting   the row is `deleting` on this host; revert: `error_deleting`, release the
+                   workers row, tell the user why (the volume can be deleted again)
+  delete_storage   the driver removes the storage; revert: nothing can bring data back, so it
+                   only logs; the first task's revert sets `error_deleting`
+  mark_deleted     soft-delete the row, release the pool claim and the workers row in one
+                   transaction; revert: nothing to undo (the transaction rolled back)
+"""
+
+import logging
+
+from taskflow import task
+from taskflow.patterns import linear_flow
+
+from common import exception, fault, volume_status
+from common.db import api as db
+from common.db import models
+from common.db.session import writer
+from volume_worker.flows import common
+
+LOG = logging.getLogger(__name__)
+FLOW = "delete_volume"
+
+
+class CheckDeleting(task.Task):
+    default_provides = "volume"
+
+    def execute(self, volume_id, host):
+        fault.check(FLOW + ".check_deleting")
+        volume = db.volume_get_internal(volume_id)
+        if volume is None or volume.deleted or volume.status != "deleting":
+            raise exception.InvalidVolume(reason="volume %s is not deleting" % volume_id)
+        if not volume.host or volume.host.split("#")[0] != host:
+            raise exception.InvalidVolume(reason="volume %s is not on %s" % (volume_id, host))
+        return volume
+
+    def revert(self, ctxt, volume_id, flow_failures, **kwargs):
+        volume_status.fail_operation(ctxt, volume_id, "deleting", "error_deleting",
+                                     volume_status.EVENT_DELETE, "delete volume",
+                                     common.failure_reason(flow_failures))
+
+
+class DeleteStorage(task.Task):
+    def __init__(self, driver):
+        super().__init__(name="delete_storage")
+        self.driver = driver
+
+    def execute(self, volume):
+        fault.check(FLOW + ".delete_storage")
+        self.driver.delete_volume(volume)
+
+    def revert(self, volume, **kwargs):
+        LOG.warning("Storage of volume %s may be partly deleted; its status says so", volume.id)
+
+
+class MarkDeleted(task.Task):
+    def execute(self, volume):
+        fault.check(FLOW + ".mark_deleted")
+        with writer() as s:
+            won = db.conditional_update(models.Volume, volume.id, {"status": "deleted"},
+                                        {"status": "deleting", "deleted": False}, session=s)
+            if not won:
+                raise exception.InvalidVolume(reason="volume %s left `deleting`" % volume.id)
+            db.volume_mark_deleted(volume.id, session=s)
+            db.pool_release(volume.host, volume.size, session=s)
+            db.worker_release("volume", volume.id, session=s)
+        LOG.info("Volume %s deleted", volume.id)
+
+    def revert(self, volume, **kwargs):
+        LOG.debug("mark_deleted reverted for %s", volume.id)
+
+
+def build(driver):
+    return linear_flow.Flow(FLOW).add(
+        CheckDeleting(name="check_deleting"),
+        DeleteStorage(driver),
+        MarkDeleted(name="mark_deleted"),
+    )
+
+
+def run(ctxt, driver, host, volume_id):
+    common.run_flow(build(driver), {"ctxt": ctxt, "volume_id": volume_id, "host": host})

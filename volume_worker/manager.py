@@ -1,0 +1,192 @@
+"""RPC endpoint of one volume service (host@backend): thin, it starts flows.
+
+Flows run on a bounded pool of native threads; the RPC thread only submits them, so a slow
+back end never stalls message handling, and a full pool refuses work with a clear error."""
+
+import datetime
+import logging
+import threading
+
+import oslo_messaging as messaging
+from oslo_config import cfg
+
+from common import context as lamina_context
+from common import exception, volume_status
+from common.db import api as db
+from common.db.models import utcnow
+from common.workpool import BoundedWorkPool
+from scheduler import rpcapi as scheduler_rpcapi
+from volume_worker.flows import create_volume as create_flow
+from volume_worker.flows import delete_volume as delete_flow
+from volume_worker.flows import extend_volume as extend_flow
+
+LOG = logging.getLogger(__name__)
+
+volume_manager_opts = [
+    cfg.IntOpt("volume_flow_workers", default=32, min=1,
+               help="Flows one volume service runs at the same time."),
+    cfg.IntOpt("volume_flow_backlog", default=2000, min=1,
+               help="Flows that may wait for a free worker; beyond this the service refuses "
+                    "new work (the volume goes to error with a 'service busy' message)."),
+    cfg.IntOpt("pool_report_interval", default=10, min=1,
+               help="Seconds between a volume service's pool capacity reports."),
+    cfg.IntOpt("volume_operation_timeout", default=600, min=1,
+               help="An operation this service owns (workers table) for which no flow has "
+                    "run in this process for this many seconds (its request was lost) is "
+                    "cleaned up as at start: creates reverted, deletes finished, extends "
+                    "marked error_extending. Checked every minute."),
+]
+CONF = cfg.CONF
+CONF.register_opts(volume_manager_opts)
+
+
+class VolumeManager:
+    target = messaging.Target(version="1.1")
+
+    def __init__(self, host, driver):
+        self.host = host  # host@backend
+        self.driver = driver
+        self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI()
+        self.pool = BoundedWorkPool("volume (%s)" % host, CONF.volume_flow_workers,
+                                    CONF.volume_flow_backlog)
+        # Volumes with a flow queued or running here: the reaper leaves them alone.
+        self._in_flight = set()
+        self._in_flight_lock = threading.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def init_host(self):
+        self.driver.do_setup()
+        self.report_pools()
+        db.pools_recount(self.host)
+        self.cleanup_interrupted()
+
+    def shutdown(self):
+        self.pool.shutdown(wait=True)
+
+    def periodic_tasks(self):
+        return [("report_pools", CONF.pool_report_interval, self.report_pools),
+                ("reap_lost_operations", min(60, CONF.volume_operation_timeout),
+                 self.reap_lost_operations)]
+
+    def cleanup_interrupted(self):
+        """Finish or revert what this service owned when it last stopped.
+
+        A create that was interrupted is reverted (its storage removed, the volume `error`):
+        half-made storage cannot be trusted. An interrupted delete is finished. Runs before
+        the RPC server starts, so no new request races it; a request for the same volume that
+        still waits in the queue finds it no longer `creating` and does nothing."""
+        ctxt = lamina_context.get_admin_context()
+        for worker in db.worker_get_all(host=self.host):
+            self._clean_up(ctxt, worker)
+
+    def reap_lost_operations(self):
+        """Operations owned here with no flow queued or running, older than the timeout:
+        their request was lost (a message dropped, a flow thread killed). End them."""
+        cutoff = utcnow() - datetime.timedelta(seconds=CONF.volume_operation_timeout)
+        ctxt = lamina_context.get_admin_context()
+        for worker in db.worker_get_all(host=self.host):
+            with self._in_flight_lock:
+                busy = worker.resource_id in self._in_flight
+            if busy or (worker.updated_at or worker.created_at) > cutoff:
+                continue
+            LOG.warning("No flow ran for the %s of volume %s since %s; cleaning it up",
+                        worker.operation, worker.resource_id, worker.updated_at)
+            self._clean_up(ctxt, worker)
+
+    def _clean_up(self, ctxt, worker):
+        volume = db.volume_get_internal(worker.resource_id)
+        if volume is None or volume.deleted:
+            db.worker_release(worker.resource_type, worker.resource_id)
+            return
+        LOG.warning("Cleaning up interrupted %s of volume %s (status %s)",
+                    worker.operation, volume.id, volume.status)
+        if volume.status == "creating":
+            self._revert_interrupted_create(ctxt, volume)
+        elif volume.status == "deleting":
+            self._run(delete_flow, ctxt, volume.id)
+        elif volume.status == "extending":
+            # Whether the storage grew is unknown; the extra claim stays (it may have).
+            volume_status.fail_operation(
+                ctxt, volume.id, "extending", "error_extending", volume_status.EVENT_EXTEND,
+                "extend volume", "the operation was interrupted (volume service restart or lost "
+                "request)")
+        else:
+            db.worker_release(worker.resource_type, worker.resource_id)
+
+    def _revert_interrupted_create(self, ctxt, volume):
+        try:
+            self.driver.delete_volume(volume)
+        except Exception:
+            LOG.exception("Could not remove storage of interrupted volume %s", volume.id)
+        volume_status.fail_operation(
+            ctxt, volume.id, "creating", "error", volume_status.EVENT_CREATE, "create volume",
+            "the creation was interrupted (the volume service restarted or the request was "
+            "lost); delete the volume and create it again",
+            release=volume_status.release_volume_claim)
+
+    # --- capacity reports -------------------------------------------------------------------
+
+    def report_pools(self):
+        try:
+            pools = self.driver.get_pools()
+        except Exception as exc:
+            LOG.error("Back end %s cannot report capacity (%s); reporting its pools as down",
+                      self.host, exc)
+            pools = []
+            for pool in db.pool_get_all(host=self.host):
+                pools.append({"pool_name": pool.pool_name, "total_capacity_gb": 0,
+                              "free_capacity_gb": 0, "backend_state": "down",
+                              "volume_backend_name": pool.volume_backend_name})
+        db.pools_report(self.host, pools, availability_zone=CONF.storage_availability_zone)
+        try:
+            self.scheduler_rpcapi.update_pool_capabilities(
+                lamina_context.get_admin_context(), self.host, pools)
+        except Exception as exc:
+            # The report is in the database already; schedulers reload it periodically.
+            # (No scheduler has declared the fanout exchange yet, or the broker is away.)
+            LOG.warning("Could not tell the schedulers about %s's pools: %s", self.host, exc)
+
+    # --- RPC methods -------------------------------------------------------------------------
+
+    def create_volume(self, ctxt, volume_id):
+        self._submit(create_flow, ctxt, volume_id)
+
+    def delete_volume(self, ctxt, volume_id):
+        self._submit(delete_flow, ctxt, volume_id)
+
+    def extend_volume(self, ctxt, volume_id, new_size):
+        self._submit(extend_flow, ctxt, volume_id, new_size)
+
+    # flow -> how a refused request ends: (status while queued, status refused, event, release)
+    _REFUSED = {
+        create_flow.FLOW: ("creating", "error", volume_status.EVENT_CREATE,
+                             lambda args: volume_status.release_volume_claim),
+        delete_flow.FLOW: ("deleting", "error_deleting", volume_status.EVENT_DELETE,
+                             lambda args: None),
+        extend_flow.FLOW: ("extending", "error_extending", volume_status.EVENT_EXTEND,
+                             lambda args: volume_status.release_extra_claim(args[0])),
+    }
+
+    def _submit(self, flow, ctxt, volume_id, *args):
+        with self._in_flight_lock:
+            self._in_flight.add(volume_id)
+        try:
+            self.pool.submit(self._run, flow, ctxt, volume_id, *args)
+        except exception.ServiceBusy as exc:
+            with self._in_flight_lock:
+                self._in_flight.discard(volume_id)
+            from_status, to_status, event, release = self._REFUSED[flow.FLOW]
+            volume_status.fail_operation(ctxt, volume_id, from_status, to_status, event,
+                                         flow.FLOW.replace("_", " "), str(exc),
+                                         release=release(args))
+
+    def _run(self, flow, ctxt, volume_id, *args):
+        ctxt.update_store()
+        try:
+            flow.run(ctxt, self.driver, self.host, volume_id, *args)
+        except Exception as exc:  # the flow's reverts already recorded the failure
+            LOG.warning("%s flow for %s ended in failure: %s", flow.FLOW, volume_id, exc)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(volume_id)

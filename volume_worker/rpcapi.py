@@ -1,0 +1,31 @@
+"""Client of the volume service: what the api and the scheduler call.
+
+Version history:
+  1.0  create_volume, delete_volume
+  1.1  extend_volume
+"""
+
+from common import rpc
+
+TOPIC = "lamina-volume"
+
+
+class VolumeAPI:
+    VERSION = "1.1"
+
+    def __init__(self):
+        self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
+
+    def _prepare(self, host, version="1.0"):
+        # A volume lives on host@backend#pool; its service listens on host@backend.
+        return self._client.prepare(server=host.split("#")[0], version=version)
+
+    def create_volume(self, ctxt, host, volume_id):
+        self._prepare(host).cast(ctxt, "create_volume", volume_id=volume_id)
+
+    def delete_volume(self, ctxt, host, volume_id):
+        self._prepare(host).cast(ctxt, "delete_volume", volume_id=volume_id)
+
+    def extend_volume(self, ctxt, host, volume_id, new_size):
+        self._prepare(host, version="1.1").cast(ctxt, "extend_volume", volume_id=volume_id,
+                                                new_size=new_size)
