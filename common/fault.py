@@ -1,7 +1,8 @@
 """Named failure points for fault-injection tests.
 
-Every flow task calls ``check("<flow>.<task>")`` before it acts. In production both lists are
-empty and the check costs two list lookups."""
+Every flow task calls ``check("<flow>.<task>")`` before it acts, and the revert that ends a
+failed operation calls ``check("<flow>.<task>.revert")``, so a failing rollback can be tested
+too. In production both lists are empty and the check costs two list lookups."""
 
 import time
 

@@ -79,6 +79,19 @@ class SchedulerManager:
         self.pools.refresh_host(host)
 
     def create_volume(self, ctxt, volume_id):
+        try:
+            self._schedule_create(ctxt, volume_id)
+        except Exception as exc:
+            # A cast is acknowledged on receipt: unless the volume is ended here, it would
+            # wait in `creating` until fail_stuck_requests finds it.
+            LOG.exception("Scheduling volume %s failed", volume_id)
+            volume_status.fail_operation(ctxt, volume_id, "creating", "error",
+                                         volume_status.EVENT_SCHEDULE,
+                                         "schedule allocate volume",
+                                         "internal error while scheduling (%s)" % exc,
+                                         expected={"host": None})
+
+    def _schedule_create(self, ctxt, volume_id):
         volume = db.volume_get_internal(volume_id)
         if volume is None or volume.status != "creating" or volume.host:
             LOG.info("Volume %s no longer waits for scheduling", volume_id)
@@ -89,14 +102,18 @@ class SchedulerManager:
         except exception.NoValidBackend as exc:
             self._fail(ctxt, volume, str(exc))
             return
-        with writer() as s:
-            won = db.conditional_update(models.Volume, volume_id, {"host": pool},
-                                        {"status": "creating", "host": None,
-                                         "deleted": False}, session=s)
-            if won:
-                db.worker_set_host("volume", volume_id, pool.split("#")[0], session=s)
-            else:
-                db.pool_release(pool, volume.size, session=s)
+        try:
+            with writer() as s:
+                won = db.conditional_update(models.Volume, volume_id, {"host": pool},
+                                            {"status": "creating", "host": None,
+                                             "deleted": False}, session=s)
+                if won:
+                    db.worker_set_host("volume", volume_id, pool.split("#")[0], session=s)
+                else:
+                    db.pool_release(pool, volume.size, session=s)
+        except Exception:
+            db.pool_release(pool, volume.size)  # the volume never got this pool
+            raise
         if not won:
             LOG.info("Volume %s changed while being scheduled; claim on %s released",
                      volume_id, pool)

@@ -158,8 +158,9 @@ class VolumeManager:
     def extend_volume(self, ctxt, volume_id, new_size):
         self._submit(extend_flow, ctxt, volume_id, new_size)
 
-    # flow -> how a refused request ends: (status while queued, status refused, event, release)
-    _REFUSED = {
+    # flow -> how a refused or failed request ends: (status while queued or running, status
+    # after failure, event, release)
+    _FAILURE_ENDINGS = {
         create_flow.FLOW: ("creating", "error", volume_status.EVENT_CREATE,
                              lambda args: volume_status.release_volume_claim),
         delete_flow.FLOW: ("deleting", "error_deleting", volume_status.EVENT_DELETE,
@@ -176,7 +177,7 @@ class VolumeManager:
         except exception.ServiceBusy as exc:
             with self._in_flight_lock:
                 self._in_flight.discard(volume_id)
-            from_status, to_status, event, release = self._REFUSED[flow.FLOW]
+            from_status, to_status, event, release = self._FAILURE_ENDINGS[flow.FLOW]
             volume_status.fail_operation(ctxt, volume_id, from_status, to_status, event,
                                          flow.FLOW.replace("_", " "), str(exc),
                                          release=release(args))
@@ -185,8 +186,30 @@ class VolumeManager:
         ctxt.update_store()
         try:
             flow.run(ctxt, self.driver, self.host, volume_id, *args)
-        except Exception as exc:  # the flow's reverts already recorded the failure
+        except Exception as exc:
             LOG.warning("%s flow for %s ended in failure: %s", flow.FLOW, volume_id, exc)
+            self._settle_failed_flow(flow, ctxt, volume_id, args, exc)
         finally:
             with self._in_flight_lock:
                 self._in_flight.discard(volume_id)
+
+    def _settle_failed_flow(self, flow, ctxt, volume_id, args, exc):
+        """Normally the flow's reverts have already ended the operation (status, claim,
+        workers row). If a revert itself failed (say the database was away), the volume
+        would stay in its transitional status: end it here. A no-op when the reverts ran,
+        since the conditional update no longer matches."""
+        from_status, to_status, event, release = self._FAILURE_ENDINGS[flow.FLOW]
+        try:
+            volume = db.volume_get_internal(volume_id)
+            if volume is None or volume.status != from_status or \
+                    (volume.host or "").split("#")[0] != self.host:
+                return
+            if flow is create_flow:
+                self.driver.delete_volume(volume)
+            volume_status.fail_operation(ctxt, volume_id, from_status, to_status, event,
+                                         flow.FLOW.replace("_", " "),
+                                         "%s (and its rollback did not complete)" % exc,
+                                         release=release(args))
+        except Exception:
+            # The reaper ends it after volume_operation_timeout.
+            LOG.exception("Could not settle the failed %s of volume %s", flow.FLOW, volume_id)

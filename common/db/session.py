@@ -6,12 +6,17 @@ transaction waits for the lock instead of failing with "database is locked" half
 """
 
 import contextlib
+import logging
 import os
 import threading
+import time
 
 from oslo_config import cfg
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
+
+LOG = logging.getLogger(__name__)
 
 database_opts = [
     cfg.StrOpt("connection", secret=True,
@@ -19,12 +24,20 @@ database_opts = [
                help="SQLAlchemy URL of the database every service shares: "
                     "sqlite:///path (embedded), mysql+pymysql://user:pw@host/db or "
                     "postgresql+psycopg2://user:pw@host/db (deployed)."),
-    cfg.IntOpt("max_pool_size", default=20, min=1,
-               help="Connections kept open per process (server databases only)."),
-    cfg.IntOpt("max_overflow", default=40, min=0,
-               help="Connections opened beyond max_pool_size under load."),
+    cfg.IntOpt("max_pool_size", default=10, min=1,
+               help="Connections kept open per process (server databases only). A process "
+                    "holds at most max_pool_size + max_overflow: size the database's "
+                    "max_connections for the sum over every process."),
+    cfg.IntOpt("max_overflow", default=10, min=0,
+               help="Connections opened beyond max_pool_size under load; past that, "
+                    "threads wait up to pool_timeout for a free one."),
     cfg.IntOpt("pool_timeout", default=30, min=1,
-               help="Seconds to wait for a free connection before failing the request."),
+               help="Seconds to wait for a free connection of this process's pool."),
+    cfg.IntOpt("connect_retry_timeout", default=60, min=0,
+               help="Seconds a transaction keeps retrying to get a connection when the "
+                    "database refuses one (too many connections, restarting, unreachable) "
+                    "before the error reaches the caller. Nothing has run at that point, so "
+                    "retrying is safe."),
     cfg.IntOpt("sqlite_busy_timeout", default=60, min=1,
                help="Seconds an SQLite writer waits for the write lock."),
     cfg.BoolOpt("connection_debug", default=False, help="Log every SQL statement."),
@@ -97,12 +110,50 @@ def dispose():
         _sessionmaker = None
 
 
+def _connected_session():
+    """A session in a transaction that already holds its connection.
+
+    Getting the connection is where an overloaded or restarting database fails (MariaDB's
+    "Too many connections", PostgreSQL's "too many clients", a refused socket, this pool's
+    own limit). Nothing has been read or written yet, so that step is retried with backoff
+    instead of failing a flow half-way or leaving its revert unable to run."""
+    get_engine()
+    deadline = time.monotonic() + CONF.database.connect_retry_timeout
+    delay = 0.1
+    while True:
+        session = _sessionmaker()
+        try:
+            session.begin()
+            session.connection()
+            return session
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            session.close()
+            if time.monotonic() + delay > deadline:
+                raise
+            LOG.warning("No database connection (%s); retrying in %.1f s",
+                        str(exc).splitlines()[0], delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@contextlib.contextmanager
+def _transaction():
+    session = _connected_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 @contextlib.contextmanager
 def writer():
-    get_engine()
     _tls.write = True
     try:
-        with _sessionmaker() as session, session.begin():
+        with _transaction() as session:
             yield session
     finally:
         _tls.write = False
@@ -110,6 +161,5 @@ def writer():
 
 @contextlib.contextmanager
 def reader():
-    get_engine()
-    with _sessionmaker() as session, session.begin():
+    with _transaction() as session:
         yield session

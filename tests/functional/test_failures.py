@@ -57,6 +57,37 @@ def test_delete_failure_at_each_step(make_stack, step):
     cfg.CONF.clear_override("fail_points", group="debug")
 
 
+def test_create_whose_rollback_fails_still_ends_in_error(make_stack):
+    """The step fails and so does the revert that would set `error`: the volume service
+    still ends the operation (storage removed, claim and workers row released)."""
+    stack = make_stack(overrides={"debug.fail_points": [
+        "create_volume.mark_available", "create_volume.check_still_creating.revert"]})
+    volume = stack.create_volume(size=3)
+    done = stack.wait_volume(volume["id"], ("error", "available"))
+    assert done["status"] == "error"
+    assert stack.volume_files() == []
+    pool = db.pool_get("stack@file#pool0")
+    assert pool.allocated_capacity_gb == 0 and pool.volume_count == 0
+    assert db.worker_get_all() == []
+    msgs = messages_for(stack, volume["id"])
+    assert len(msgs) == 1 and "rollback did not complete" in msgs[0]["user_message"]
+
+
+def test_delete_whose_rollback_fails_still_ends_in_error_deleting(make_stack):
+    stack = make_stack()
+    volume = stack.create_volume(size=2)
+    stack.wait_volume(volume["id"], ("available",))
+    stack.override("fail_points", ["delete_volume.delete_storage",
+                                   "delete_volume.check_deleting.revert"], group="debug")
+    assert stack.request("DELETE", "/volumes/" + volume["id"]).status_code == 202
+    done = stack.wait_volume(volume["id"], ("error_deleting", "deleted"))
+    assert done["status"] == "error_deleting"
+    assert db.worker_get_all() == []
+    assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 2
+    msgs = messages_for(stack, volume["id"])
+    assert msgs and "rollback did not complete" in msgs[0]["user_message"]
+
+
 def test_no_valid_host_reason(make_stack):
     stack = make_stack(backends={"file": {"file_max_capacity_gb": 10,
                                           "max_over_subscription_ratio": 1.0}})

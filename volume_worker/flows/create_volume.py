@@ -39,6 +39,7 @@ class CheckStillCreating(task.Task):
         return volume
 
     def revert(self, ctxt, volume_id, flow_failures, **kwargs):
+        fault.check(FLOW + ".check_still_creating.revert")
         volume_status.fail_operation(ctxt, volume_id, "creating", "error",
                                      volume_status.EVENT_CREATE, "create volume",
                                      common.failure_reason(flow_failures),

@@ -37,6 +37,7 @@ class CheckDeleting(task.Task):
         return volume
 
     def revert(self, ctxt, volume_id, flow_failures, **kwargs):
+        fault.check(FLOW + ".check_deleting.revert")
         volume_status.fail_operation(ctxt, volume_id, "deleting", "error_deleting",
                                      volume_status.EVENT_DELETE, "delete volume",
                                      common.failure_reason(flow_failures))

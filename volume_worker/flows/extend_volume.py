@@ -40,6 +40,7 @@ class CheckExtending(task.Task):
         return volume
 
     def revert(self, ctxt, volume_id, new_size, flow_failures, **kwargs):
+        fault.check(FLOW + ".check_extending.revert")
         volume_status.fail_operation(ctxt, volume_id, "extending", "error_extending",
                                      volume_status.EVENT_EXTEND, "extend volume",
                                      common.failure_reason(flow_failures),
