@@ -58,8 +58,18 @@ class Volume(TimestampMixin, Base):
     terminated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # Where the data came from (Cinder's snapshot_id / source_volid).
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    source_volid: Mapped[str | None] = mapped_column(String(36))
+    # The status an admin action or a migration returns the volume to.
+    previous_status: Mapped[str | None] = mapped_column(String(32))
+    # The id the storage is named after when it is not the volume's own (after a migration
+    # the volume keeps its id while its data lives in the copy's storage).
+    name_id: Mapped[str | None] = mapped_column(String(36))
 
     volume_metadata: Mapped[list["VolumeMetadata"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+    volume_admin_metadata: Mapped[list["VolumeAdminMetadata"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan")
     volume_type: Mapped["VolumeType | None"] = relationship(
         primaryjoin="Volume.volume_type_id == VolumeType.id", foreign_keys=[volume_type_id],
@@ -72,6 +82,66 @@ class VolumeMetadata(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class VolumeAdminMetadata(Base):
+    """Keys only admins and the service set (readonly, attached_mode), as Cinder's."""
+    __tablename__ = "volume_admin_metadata"
+    __table_args__ = (UniqueConstraint("volume_id", "key", name="uq_volume_admin_metadata_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class VolumeGlanceMetadata(Base):
+    """Image metadata of a volume (os-set_image_metadata) or of a snapshot (copied from its
+    volume, so volumes made from it inherit it)."""
+    __tablename__ = "volume_glance_metadata"
+    __table_args__ = (Index("ix_volume_glance_metadata_volume", "volume_id"),
+                      Index("ix_volume_glance_metadata_snapshot", "snapshot_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_id: Mapped[str | None] = mapped_column(String(36))
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Snapshot(TimestampMixin, Base):
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        Index("ix_snapshots_project_deleted_created", "project_id", "deleted", "created_at"),
+        Index("ix_snapshots_volume", "volume_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    progress: Mapped[str | None] = mapped_column(String(255))
+    volume_size: Mapped[int] = mapped_column(Integer)
+    volume_type_id: Mapped[str | None] = mapped_column(String(36))
+    provider_location: Mapped[str | None] = mapped_column(String(255))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+    snapshot_metadata: Mapped[list["SnapshotMetadata"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class SnapshotMetadata(Base):
+    __tablename__ = "snapshot_metadata"
+    __table_args__ = (UniqueConstraint("snapshot_id", "key", name="uq_snapshot_metadata_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(String(36), ForeignKey("snapshots.id"))
     key: Mapped[str] = mapped_column(String(255))
     value: Mapped[str] = mapped_column(String(255))
 
