@@ -41,7 +41,7 @@ CONF.register_opts(volume_manager_opts)
 
 
 class VolumeManager:
-    target = messaging.Target(version="1.1")
+    target = messaging.Target(version="1.2")
 
     def __init__(self, host, driver):
         self.host = host  # host@backend

@@ -3,6 +3,8 @@
 Version history:
   1.0  create_volume, delete_volume
   1.1  extend_volume
+  1.2  snapshots, volumes from snapshots and volumes, revert, manage/unmanage, retype,
+       migrate (issue 4; every method added in 1.2 passes version="1.2" to _prepare)
 """
 
 from common import rpc
@@ -11,7 +13,7 @@ TOPIC = "lamina-volume"
 
 
 class VolumeAPI:
-    VERSION = "1.1"
+    VERSION = "1.2"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
