@@ -18,13 +18,16 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/lamina-aio --data-dir lamina-data --port 8776
 
-# RabbitMQ, MariaDB, PostgreSQL and a single-node Ceph: started when not running; Debian's
-# rados/rbd bindings linked into the venv (PyPI has none).
+# RabbitMQ, MariaDB, PostgreSQL, a single-node Ceph and a Keystone (its own venv, with
+# memcached; deploy/keystone/README.md): started when not running; Debian's rados/rbd bindings
+# linked into the venv (PyPI has none).
 services: venv
 	bash deploy/dev-services.sh start
 	bash deploy/ceph/ceph-aio.sh install
 	bash deploy/ceph/ceph-aio.sh start
 	bash deploy/ceph/ceph-aio.sh pybind $(VENV)
+	bash deploy/keystone/keystone-aio.sh install
+	bash deploy/keystone/keystone-aio.sh start
 
 test: venv services
 	LAMINA_REQUIRE_CEPH=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
@@ -43,6 +46,7 @@ lint: venv
 
 sample-config: venv
 	bash deploy/gen-sample-config.sh
+	bash deploy/config/policy-sample-gen.sh
 
 clean:
 	rm -rf $(VENV) lamina-data build *.egg-info

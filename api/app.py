@@ -6,12 +6,24 @@ import flask
 import werkzeug.exceptions
 
 from api import auth, microversion
-from api.routes import helpers, services, types, versions, volume_actions, volumes
+from api.routes import (
+    helpers,
+    manageable,
+    quotas,
+    services,
+    snapshots,
+    types,
+    versions,
+    volume_actions,
+    volumes,
+)
+from api.snapshot_requests import SnapshotRequests
 from api.volume_requests import VolumeRequests
 from common import exception
 
 LOG = logging.getLogger(__name__)
-RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, types.bp, services.bp)
+RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
+                       quotas.bp, manageable.bp)
 
 
 def _fault(code, fault, message):
@@ -66,6 +78,7 @@ def _handle_unexpected(exc):
 def create_app():
     app = flask.Flask("lamina")
     app.config["volume_requests"] = VolumeRequests()
+    app.config["snapshot_requests"] = SnapshotRequests()
     app.register_blueprint(versions.bp)
     for bp in RESOURCE_BLUEPRINTS:
         app.register_blueprint(bp, url_prefix="/v3/<project_id>", name="v3_" + bp.name)
@@ -80,4 +93,6 @@ def create_app():
     app.register_error_handler(werkzeug.exceptions.HTTPException, _handle_http_error)
     app.register_error_handler(Exception, _handle_unexpected)
     app.url_map.strict_slashes = False
+    # keystonemiddleware in front when auth_strategy = keystone (the app object stays Flask's)
+    app.wsgi_app = auth.wrap(app.wsgi_app)
     return app

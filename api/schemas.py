@@ -20,6 +20,9 @@ volume_size = {
     "maximum": MAX_VOLUME_SIZE_GB,
 }
 nullable_uuid = {"type": ["string", "null"], "maxLength": 255}
+uuid_or_null = {"anyOf": [{"type": "string", "pattern": "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?"
+                           "[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"},
+                          {"type": "null"}]}
 
 volume_create = {
     "type": "object",
@@ -27,7 +30,7 @@ volume_create = {
         "volume": {
             "type": "object",
             "properties": {
-                "size": volume_size,
+                "size": {"anyOf": [volume_size, {"type": "null"}]},
                 "name": name,
                 "display_name": name,
                 "description": description,
@@ -35,15 +38,16 @@ volume_create = {
                 "volume_type": {"type": ["string", "null"], "maxLength": 255},
                 "availability_zone": {"type": ["string", "null"], "maxLength": 255},
                 "metadata": {"anyOf": [metadata, {"type": "null"}]},
-                "snapshot_id": nullable_uuid,
-                "source_volid": nullable_uuid,
+                "snapshot_id": uuid_or_null,
+                "source_volid": uuid_or_null,
                 "imageRef": nullable_uuid,
                 "backup_id": nullable_uuid,
                 "consistencygroup_id": nullable_uuid,
                 "group_id": nullable_uuid,
                 "multiattach": {"type": ["boolean", "null"]},
             },
-            "required": ["size"],
+            # no "required": size may be left out when the volume comes from a snapshot or
+            # a volume; api/routes/volumes.py says so when it is missing otherwise
             "additionalProperties": False,
         },
         "OS-SCH-HNT:scheduler_hints": {"type": ["object", "null"]},
@@ -157,6 +161,64 @@ extend_action = {
     "type": "object",
     "properties": {"new_size": volume_size},
     "required": ["new_size"],
+    "additionalProperties": False,
+}
+
+boolean_like = {"type": ["boolean", "string"]}  # Cinder accepts "true", "False", "1", ...
+
+snapshot_create = {
+    "type": "object",
+    "properties": {
+        "snapshot": {
+            "type": "object",
+            "properties": {
+                "volume_id": {"type": "string", "minLength": 1, "maxLength": 255},
+                "force": boolean_like,
+                "name": name,
+                "display_name": name,
+                "description": description,
+                "display_description": description,
+                "metadata": {"anyOf": [metadata, {"type": "null"}]},
+            },
+            "required": ["volume_id"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["snapshot"],
+    "additionalProperties": False,
+}
+
+snapshot_update = {
+    "type": "object",
+    "properties": {
+        "snapshot": {
+            "type": "object",
+            "properties": {
+                "name": name,
+                "display_name": name,
+                "description": description,
+                "display_description": description,
+            },
+            "additionalProperties": False,
+        },
+    },
+    "required": ["snapshot"],
+    "additionalProperties": False,
+}
+
+SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting")
+
+snapshot_reset_status_action = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": list(SNAPSHOT_STATUSES)}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+
+revert_action = {
+    "type": "object",
+    "properties": {"snapshot_id": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "required": ["snapshot_id"],
     "additionalProperties": False,
 }
 

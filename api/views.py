@@ -53,8 +53,8 @@ def volume_detail(volume, ctx):
         "metadata": {m.key: m.value for m in volume.volume_metadata},
         "multiattach": bool(volume.multiattach),
         "replication_status": None,
-        "snapshot_id": None,
-        "source_volid": None,
+        "snapshot_id": volume.snapshot_id,
+        "source_volid": volume.source_volid,
         "consistencygroup_id": None,
         "user_id": volume.user_id,
         "volume_type": volume.volume_type.name if volume.volume_type is not None else None,
@@ -64,7 +64,31 @@ def volume_detail(volume, ctx):
     if ctx.is_admin:
         body["os-vol-host-attr:host"] = volume.host
         body["os-vol-mig-status-attr:name_id"] = None
+    _add_action_fields(body, volume)
     return body
+
+
+# Admin metadata keys shown among a volume's metadata (Cinder's add_visible_admin_metadata).
+VISIBLE_ADMIN_METADATA = ("readonly", "attached_mode")
+
+
+def _add_action_fields(body, volume):
+    """What the volume actions store beside the row: `readonly` (os-update_readonly_flag)
+    shown in metadata, and the image metadata as `volume_image_metadata` (only when the
+    volume has some, as Cinder)."""
+    from common.db import volume_actions_api
+
+    for item in volume.volume_admin_metadata:
+        if item.key in VISIBLE_ADMIN_METADATA:
+            body["metadata"][item.key] = item.value
+    if not hasattr(flask.g, "any_image_metadata"):
+        # One cheap query per request spares a query per volume when (as usual) no volume
+        # has image metadata.
+        flask.g.any_image_metadata = volume_actions_api.glance_metadata_exists()
+    if flask.g.any_image_metadata:
+        image_metadata = volume_actions_api.glance_metadata_get(volume.id)
+        if image_metadata:
+            body["volume_image_metadata"] = image_metadata
 
 
 def volume_type(vtype, ctx):
@@ -127,4 +151,22 @@ def pool(row, detail):
                     provisioned_capacity_gb=row.allocated_capacity_gb,
                     timestamp=isotime(row.reported_at))
         body["capabilities"] = caps
+    return body
+
+
+def snapshot(snap, ctx, detail=True):
+    body = {
+        "id": snap.id,
+        "name": snap.name,
+        "description": snap.description,
+        "status": snap.status,
+        "size": snap.volume_size,
+        "volume_id": snap.volume_id,
+        "created_at": isotime(snap.created_at),
+        "updated_at": isotime(snap.updated_at),
+        "metadata": {m.key: m.value for m in snap.snapshot_metadata},
+    }
+    if detail:
+        body["os-extended-snapshot-attributes:progress"] = snap.progress
+        body["os-extended-snapshot-attributes:project_id"] = snap.project_id
     return body

@@ -7,7 +7,8 @@ import time
 
 from oslo_config import cfg
 
-from common import exception, volume_status
+from api import policy
+from common import exception, quota, volume_status
 from common.db import api as db
 from common.db import models
 from common.db.session import writer
@@ -67,17 +68,47 @@ class VolumeRequests:
     # --- operations --------------------------------------------------------------------------
 
     def create(self, ctx, size, name=None, description=None, volume_type=None,
-               availability_zone=None, metadata=None):
-        vtype = self.resolve_type(volume_type)
-        zone = availability_zone or self.default_zone()
+               availability_zone=None, metadata=None, snapshot_id=None, source_volid=None):
+        """A new volume: empty, or with the data of a snapshot or of another volume (then on
+        that source's back end, of its type and zone)."""
+        source = None
+        if snapshot_id:
+            source = db.snapshot_get(ctx, snapshot_id)
+            source_volume = db.volume_get_internal(source.volume_id)
+            kind, minimum = "snapshot", source.volume_size
+        elif source_volid:
+            source = source_volume = db.volume_get(ctx, source_volid)
+            kind, minimum = "source volume", source.size
+        if source is not None:
+            size = size or minimum
+            if size < minimum:
+                raise exception.InvalidInput(
+                    reason="Volume size '%d'GB cannot be smaller than the %s size %dGB. They "
+                           "must be >= original %s size." % (size, kind, minimum, kind))
+            vtype = self._source_type(volume_type, source_volume)
+            zone = availability_zone or source_volume.availability_zone
+            if zone != source_volume.availability_zone:
+                raise exception.InvalidInput(
+                    reason="Availability zone must be the same as the %s's (%s)."
+                           % (kind, source_volume.availability_zone))
+        else:
+            vtype = self.resolve_type(volume_type)
+            zone = availability_zone or self.default_zone()
         if zone not in self.known_zones():
             raise exception.InvalidInput(reason="Availability zone '%s' is invalid." % zone)
-        volume = db.volume_create({
+        values = {
             "project_id": ctx.project_id, "user_id": ctx.user_id, "name": name,
             "description": description, "size": size, "status": "creating",
             "attach_status": "detached", "availability_zone": zone,
-            "volume_type_id": vtype.id,
-        }, metadata=metadata)
+            "volume_type_id": vtype.id, "snapshot_id": snapshot_id or None,
+            "source_volid": source_volid or None,
+        }
+        if source is None:
+            # the row and its quota charge in one transaction (413, nothing written, if over)
+            volume = quota.create_volume(values, metadata)
+        else:
+            volume = self._create_from(source_volume, snapshot_id, source_volid, values,
+                                       metadata)
         LOG.info("Volume %s (%d GiB, type %s) accepted", volume.id, size, vtype.name)
         try:
             self.scheduler_rpcapi.create_volume(ctx, volume.id)
@@ -86,6 +117,38 @@ class VolumeRequests:
             raise exception.ServiceBusy(service="scheduler")
         return volume
 
+    def _source_type(self, volume_type, source_volume):
+        # Seed 000: a volume made from a snapshot has its source volume's type.
+        if not volume_type:
+            return db.volume_type_get(source_volume.volume_type_id)
+        vtype = self.resolve_type(volume_type)
+        if vtype.id != source_volume.volume_type_id:
+            raise exception.InvalidInput(
+                reason="Volume type must be the source's (%s): the data stays on the source's "
+                       "back end" % source_volume.volume_type_id)
+        return vtype
+
+    @staticmethod
+    def _create_from(source_volume, snapshot_id, source_volid, values, metadata):
+        """Insert the new volume while the source's volume row is locked, re-checking the
+        source: a concurrent delete of the snapshot or volume either sees this volume
+        `creating` from it (and is refused) or has already moved the source on (and this is
+        refused)."""
+        with writer() as s:
+            locked = db.volume_get_locked(s, source_volume.id)
+            if snapshot_id:
+                snapshot = s.get(models.Snapshot, snapshot_id)
+                if snapshot is None or snapshot.deleted or snapshot.status != "available":
+                    raise exception.InvalidSnapshot(
+                        reason="Originating snapshot status must be 'available', currently %s."
+                               % (snapshot.status if snapshot else "deleted"))
+            elif locked is None or locked.status not in ("available", "in-use"):
+                raise exception.InvalidVolume(
+                    reason="Source volume status must be 'available' or 'in-use', currently %s."
+                           % (locked.status if locked else "deleted"))
+            quota.charge_new_volume(s, values)  # 413, and nothing written, if over quota
+            return db.volume_add(s, values, metadata=metadata)
+
     @staticmethod
     def _fail_unsent(ctx, volume, exc):
         volume_status.fail_operation(ctx, volume.id, "creating", "error",
@@ -93,14 +156,25 @@ class VolumeRequests:
                                      "the scheduler could not be reached (%s)" % exc,
                                      expected={"host": None})
 
-    def delete(self, ctx, volume_id):
+    def delete(self, ctx, volume_id, cascade=False):
+        """Delete a volume; with cascade its snapshots (available or error) go with it."""
         volume = db.volume_get(ctx, volume_id)
         expected = {"status": DELETABLE_STATUSES, "attach_status": "detached",
                     "migration_status": None, "deleted": False, "host": volume.host}
         with writer() as s:
+            db.volume_lock(s, volume_id)
+            snapshots = self._check_deletable_snapshots(s, volume_id, cascade)
+            if db.volumes_creating_from(s, source_volid=volume_id):
+                raise exception.InvalidVolume(reason="a volume is being created from volume "
+                                                     "%s; delete it when that is done"
+                                                     % volume_id)
             won = db.conditional_update(models.Volume, volume_id, {"status": "deleting"},
                                         expected, session=s)
             if won:
+                quota.release_volume(s, volume)  # charged again if the delete fails
+                for snapshot in snapshots:
+                    db.conditional_update(models.Snapshot, snapshot.id, {"status": "deleting"},
+                                          {"status": snapshot.status}, session=s)
                 db.worker_release("volume", volume_id, session=s)
                 if volume.host:
                     db.worker_claim("volume", volume_id, "delete",
@@ -118,12 +192,71 @@ class VolumeRequests:
             self.volume_rpcapi.delete_volume(ctx, volume.host, volume_id)
         LOG.info("Volume %s delete accepted", volume_id)
 
+    @staticmethod
+    def _check_deletable_snapshots(session, volume_id, cascade):
+        snapshots = db.snapshot_get_all_for_volume(volume_id, session=session)
+        if snapshots and not cascade:
+            raise exception.InvalidVolume(
+                reason="Volume %s still has %d dependent snapshots; delete them first or "
+                       "use cascade=true." % (volume_id, len(snapshots)))
+        for snapshot in snapshots:
+            if snapshot.status not in ("available", "error"):
+                raise exception.InvalidVolume(
+                    reason="Snapshot %s of volume %s is %s; a cascade delete takes only "
+                           "available or error snapshots." % (snapshot.id, volume_id,
+                                                              snapshot.status))
+            if db.volumes_creating_from(session, snapshot_id=snapshot.id):
+                raise exception.InvalidVolume(
+                    reason="a volume is being created from snapshot %s" % snapshot.id)
+        return snapshots
+
+    def revert(self, ctx, volume_id, snapshot_id):
+        """Revert the volume to its latest snapshot (3.40): volume `reverting`, snapshot
+        `restoring`, in one transaction; the volume service does the rest."""
+        volume = db.volume_get(ctx, volume_id)
+        snapshot = db.snapshot_get(ctx, snapshot_id)
+        if snapshot.volume_id != volume_id:
+            raise exception.InvalidSnapshot(reason="snapshot %s is not a snapshot of volume %s"
+                                            % (snapshot_id, volume_id))
+        with writer() as s:
+            locked = db.volume_get_locked(s, volume_id)
+            if locked is None:
+                raise exception.VolumeNotFound(volume_id=volume_id)
+            snapshots = db.snapshot_get_all_for_volume(volume_id, session=s)
+            latest = snapshots[0] if snapshots else None
+            if latest is None or latest.id != snapshot_id:
+                raise exception.InvalidSnapshot(
+                    reason="Specified snapshot %s is not the latest one of volume %s."
+                           % (snapshot_id, volume_id))
+            if locked.size != latest.volume_size:
+                raise exception.InvalidVolume(
+                    reason="Can't revert volume %s to its latest snapshot %s. The volume size "
+                           "must be equal to the snapshot size." % (volume_id, snapshot_id))
+            if locked.status != "available" or locked.attach_status != "detached":
+                raise exception.InvalidVolume(
+                    reason="Volume status must be 'available' and detached to revert, "
+                           "currently %s." % locked.status)
+            if latest.status != "available":
+                raise exception.InvalidSnapshot(
+                    reason="Snapshot status must be 'available' to revert, currently %s."
+                           % latest.status)
+            db.conditional_update(models.Volume, volume_id, {"status": "reverting"},
+                                  {"status": "available"}, session=s)
+            db.conditional_update(models.Snapshot, snapshot_id, {"status": "restoring"},
+                                  {"status": "available"}, session=s)
+            db.worker_release("volume", volume_id, session=s)
+            db.worker_claim("volume", volume_id, "revert", host=volume.host.split("#")[0],
+                            session=s)
+        self.volume_rpcapi.revert_to_snapshot(ctx, volume.host, volume_id, snapshot_id)
+        LOG.info("Volume %s revert to snapshot %s accepted", volume_id, snapshot_id)
+
     def update(self, ctx, volume_id, values, metadata=None):
         db.volume_get(ctx, volume_id)
         return db.volume_update(volume_id, values, metadata=metadata)
 
     def extend(self, ctx, volume_id, new_size):
         volume = db.volume_get(ctx, volume_id)
+        policy.authorize(ctx, "volume:extend", volume)
         if volume.status != "available":
             raise exception.InvalidVolume(
                 reason="Volume status must be 'available' to extend, currently %s."
@@ -137,6 +270,8 @@ class VolumeRequests:
                                         {"status": "available", "size": volume.size,
                                          "deleted": False}, session=s)
             if won:
+                # 413 (and the status change rolled back) when over quota
+                quota.reserve_extend(s, volume, new_size)
                 db.worker_release("volume", volume_id, session=s)
                 db.worker_claim("volume", volume_id, "extend",
                                 host=volume.host.split("#")[0], session=s)

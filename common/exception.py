@@ -31,6 +31,10 @@ class InvalidVolume(BadRequest):
     message = "Invalid volume: %(reason)s"
 
 
+class InvalidSnapshot(BadRequest):
+    message = "Invalid snapshot: %(reason)s"
+
+
 class InvalidVolumeType(BadRequest):
     message = "Invalid volume type: %(reason)s"
 
@@ -55,6 +59,14 @@ class NotFound(LaminaException):
 
 class VolumeNotFound(NotFound):
     message = "Volume %(volume_id)s could not be found."
+
+
+class SnapshotNotFound(NotFound):
+    message = "Snapshot %(snapshot_id)s could not be found."
+
+
+class SnapshotMetadataNotFound(NotFound):
+    message = "Snapshot %(snapshot_id)s has no metadata with key %(key)s."
 
 
 class VolumeTypeNotFound(NotFound):

@@ -8,6 +8,7 @@ happens and nothing is released twice."""
 
 import logging
 
+from common import quota
 from common.db import api as db
 from common.db import models
 from common.db.session import writer
@@ -20,14 +21,20 @@ EVENT_CREATE = "VOLUME_VOLUME_001_003"
 EVENT_DELETE = "VOLUME_VOLUME_003_004"
 EVENT_EXTEND_NO_ROOM = "VOLUME_VOLUME_006_002"
 EVENT_EXTEND = "VOLUME_VOLUME_006_004"
+# manage / unmanage (volume actions slice of issue 4)
+EVENT_MANAGE = "VOLUME_VOLUME_020_004"
+EVENT_UNMANAGE = "VOLUME_VOLUME_021_004"
+EVENT_REVERT = "VOLUME_VOLUME_027_001"
+EVENT_SNAPSHOT_CREATE = "VOLUME_VOLUME_SNAPSHOT_018_001"
+EVENT_SNAPSHOT_DELETE = "VOLUME_VOLUME_SNAPSHOT_019_001"
 
 
-def record_user_message(ctxt, volume_id, event_id, detail):
+def record_user_message(ctxt, volume_id, event_id, detail, resource_type="VOLUME"):
     """Store the why of a failed operation where the user can read it."""
     try:
-        db.message_create(ctxt, "VOLUME", volume_id, event_id, detail)
+        db.message_create(ctxt, resource_type, volume_id, event_id, detail)
     except Exception:  # losing the message must not mask the failure being handled
-        LOG.exception("Could not record user message for volume %s", volume_id)
+        LOG.exception("Could not record user message for %s %s", resource_type, volume_id)
 
 
 def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, reason,
@@ -44,6 +51,9 @@ def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, re
         if won:
             if release is not None and volume is not None and volume.host:
                 release(s, volume)
+            # quota: a failed extend gives back its extra gigabytes, a failed delete
+            # charges the volume again (common/quota.py)
+            quota.on_operation_failed(s, volume, from_status, to_status)
             db.worker_release("volume", volume_id, session=s)
     if won:
         LOG.error("%s of volume %s failed: %s", action, volume_id, reason)
@@ -62,3 +72,19 @@ def release_extra_claim(new_size):
         db.pool_release(volume.host, new_size - volume.size, session=session,
                         volume_gone=False)
     return release
+
+
+def fail_snapshot_operation(ctxt, snapshot_id, from_status, to_status, event_id, action,
+                            reason):
+    """fail_operation for a snapshot: status out of the transitional one and its workers row
+    released in one transaction, then a user message."""
+    with writer() as s:
+        won = db.conditional_update(models.Snapshot, snapshot_id, {"status": to_status},
+                                    {"status": from_status, "deleted": False}, session=s)
+        if won:
+            db.worker_release("snapshot", snapshot_id, session=s)
+    if won:
+        LOG.error("%s of snapshot %s failed: %s", action, snapshot_id, reason)
+        record_user_message(ctxt, snapshot_id, event_id, "%s: %s" % (action, reason),
+                            resource_type="VOLUME_SNAPSHOT")
+    return won

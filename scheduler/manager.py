@@ -46,6 +46,21 @@ CONF = cfg.CONF
 CONF.register_opts(scheduler_opts)
 
 
+def _source_backend(volume):
+    """host@backend holding the snapshot or volume a new volume is made from, or None."""
+    source = None
+    if volume.snapshot_id:
+        snapshot = db.snapshot_get_internal(volume.snapshot_id)
+        source = snapshot and db.volume_get_internal(snapshot.volume_id)
+    elif volume.source_volid:
+        source = db.volume_get_internal(volume.source_volid)
+    else:
+        return None
+    if source is None or not source.host:
+        raise exception.NoValidBackend(reason="The source snapshot or volume is gone.")
+    return source.host.split("#")[0]
+
+
 class SchedulerManager:
     target = messaging.Target(version="1.1")
 
@@ -96,9 +111,8 @@ class SchedulerManager:
         if volume is None or volume.status != "creating" or volume.host:
             LOG.info("Volume %s no longer waits for scheduling", volume_id)
             return
-        request = self._request_spec(volume)
         try:
-            pool = self.place(request)
+            pool = self.place(self._request_spec(volume))
         except exception.NoValidBackend as exc:
             self._fail(ctxt, volume, str(exc))
             return
@@ -154,7 +168,7 @@ class SchedulerManager:
         if volume.volume_type is not None:
             specs = {e.key: e.value for e in volume.volume_type.extra_specs}
         return {"size": volume.size, "availability_zone": volume.availability_zone,
-                "extra_specs": specs}
+                "extra_specs": specs, "backend": _source_backend(volume)}
 
     def candidates(self, request):
         """Pools that pass every filter, best first."""
@@ -162,7 +176,11 @@ class SchedulerManager:
         # One cutoff for all pools, not one clock read per pool.
         request = dict(request, reported_after=utcnow() - datetime.timedelta(
             seconds=CONF.service_down_time))
-        passed = [p for p in self.pools.snapshot() if all(f(p, request) for f in chosen)]
+        pools = self.pools.snapshot()
+        if request.get("backend"):
+            # The data of a snapshot or source volume is copied or cloned where it lives.
+            pools = [p for p in pools if p.host == request["backend"]]
+        passed = [p for p in pools if all(f(p, request) for f in chosen)]
         return weighers.weigh(passed, CONF.scheduler_default_weighers)
 
     def place(self, request):
@@ -194,6 +212,11 @@ class SchedulerManager:
 
     def _explain(self, request):
         pools = self.pools.snapshot()
+        if request.get("backend"):
+            pools = [p for p in pools if p.host == request["backend"]]
+            if not [p for p in pools if p.is_up()]:
+                return ("The back end %s that holds the source snapshot or volume is down."
+                        % request["backend"])
         if not pools:
             return "No volume service has reported any pool."
         up = [p for p in pools if p.is_up()]

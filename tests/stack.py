@@ -59,6 +59,9 @@ class Stack:
         self.override("enabled_backends", list(self.backends))
         self.override("pool_report_interval", 1)
         self.override("report_interval", 1)
+        # No quota limits unless a test sets them (overrides win; tests/functional/test_quotas.py)
+        for opt in ("quota_volumes", "quota_gigabytes", "quota_snapshots"):
+            self.override(opt, -1)
         for name, value in self.overrides.items():
             group, _, opt = name.rpartition(".")
             self.override(opt, value, group=group or None)
@@ -136,11 +139,35 @@ class Stack:
                                      % (volume_id, volume["status"], statuses, timeout))
             time.sleep(0.05)
 
-    def volume_files(self):
+    def volume_files(self, prefix="volume-"):
         found = []
         for backend, options in self.backends.items():
             if options.get("volume_driver", "file") != "file":
                 continue
             for root, _dirs, files in os.walk(os.path.join(self.workdir, backend)):
-                found += [os.path.join(root, f) for f in files if f.startswith("volume-")]
+                found += [os.path.join(root, f) for f in files if f.startswith(prefix)]
         return found
+
+    def snapshot_files(self):
+        return self.volume_files(prefix="snapshot-")
+
+    def create_snapshot(self, volume_id, **fields):
+        resp = self.request("POST", "/snapshots",
+                            {"snapshot": dict(volume_id=volume_id, **fields)})
+        assert resp.status_code == 202, resp.text
+        return resp.json()["snapshot"]
+
+    def wait_snapshot(self, snapshot_id, statuses, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.request("GET", "/snapshots/%s" % snapshot_id)
+            if resp.status_code == 404 and "deleted" in statuses:
+                return {"status": "deleted"}
+            assert resp.status_code == 200, resp.text
+            snapshot = resp.json()["snapshot"]
+            if snapshot["status"] in statuses:
+                return snapshot
+            if time.monotonic() > deadline:
+                raise AssertionError("snapshot %s is %s, not %s after %ss"
+                                     % (snapshot_id, snapshot["status"], statuses, timeout))
+            time.sleep(0.05)

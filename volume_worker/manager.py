@@ -16,9 +16,14 @@ from common.db import api as db
 from common.db.models import utcnow
 from common.workpool import BoundedWorkPool
 from scheduler import rpcapi as scheduler_rpcapi
+from volume_worker.flows import create_snapshot as create_snapshot_flow
 from volume_worker.flows import create_volume as create_flow
+from volume_worker.flows import delete_snapshot as delete_snapshot_flow
 from volume_worker.flows import delete_volume as delete_flow
 from volume_worker.flows import extend_volume as extend_flow
+from volume_worker.flows import manage_existing as manage_flow
+from volume_worker.flows import revert_to_snapshot as revert_flow
+from volume_worker.flows import unmanage_volume as unmanage_flow
 
 LOG = logging.getLogger(__name__)
 
@@ -90,11 +95,15 @@ class VolumeManager:
                 busy = worker.resource_id in self._in_flight
             if busy or (worker.updated_at or worker.created_at) > cutoff:
                 continue
-            LOG.warning("No flow ran for the %s of volume %s since %s; cleaning it up",
-                        worker.operation, worker.resource_id, worker.updated_at)
+            LOG.warning("No flow ran for the %s of %s %s since %s; cleaning it up",
+                        worker.operation, worker.resource_type, worker.resource_id,
+                        worker.updated_at)
             self._clean_up(ctxt, worker)
 
     def _clean_up(self, ctxt, worker):
+        if worker.resource_type == "snapshot":
+            self._clean_up_snapshot(ctxt, worker)
+            return
         volume = db.volume_get_internal(worker.resource_id)
         if volume is None or volume.deleted:
             db.worker_release(worker.resource_type, worker.resource_id)
@@ -111,6 +120,41 @@ class VolumeManager:
                 ctxt, volume.id, "extending", "error_extending", volume_status.EVENT_EXTEND,
                 "extend volume", "the operation was interrupted (volume service restart or lost "
                 "request)")
+        elif volume.status == "reverting":
+            restoring = [snap.id for snap in db.snapshot_get_all_for_volume(volume.id)
+                         if snap.status == "restoring"]
+            volume_status.fail_operation(
+                ctxt, volume.id, "reverting", "error", volume_status.EVENT_REVERT,
+                "revert volume to snapshot", "the revert was interrupted (volume service "
+                "restart or lost request); the volume's data may be part-way",
+                release=revert_flow.snapshot_back_to_available(restoring[0])
+                if restoring else None)
+        elif volume.status == "managing":
+            manage_flow.end_interrupted(ctxt, volume)
+        elif volume.status == "unmanaging":
+            self._run(unmanage_flow, ctxt, volume.id)  # finish it: nothing on storage changes
+        else:
+            db.worker_release(worker.resource_type, worker.resource_id)
+
+    def _clean_up_snapshot(self, ctxt, worker):
+        snapshot = db.snapshot_get_internal(worker.resource_id)
+        volume = snapshot and db.volume_get_internal(snapshot.volume_id)
+        if snapshot is None or snapshot.deleted or volume is None:
+            db.worker_release(worker.resource_type, worker.resource_id)
+            return
+        LOG.warning("Cleaning up interrupted %s of snapshot %s (status %s)",
+                    worker.operation, snapshot.id, snapshot.status)
+        if snapshot.status == "creating":
+            try:
+                self.driver.delete_snapshot(snapshot, volume)
+            except Exception:
+                LOG.exception("Could not remove interrupted snapshot %s", snapshot.id)
+            volume_status.fail_snapshot_operation(
+                ctxt, snapshot.id, "creating", "error", volume_status.EVENT_SNAPSHOT_CREATE,
+                "create snapshot", "the creation was interrupted (volume service restart or "
+                "lost request); delete the snapshot and create it again")
+        elif snapshot.status == "deleting":
+            self._run(delete_snapshot_flow, ctxt, snapshot.id)
         else:
             db.worker_release(worker.resource_type, worker.resource_id)
 
@@ -158,6 +202,33 @@ class VolumeManager:
     def extend_volume(self, ctxt, volume_id, new_size):
         self._submit(extend_flow, ctxt, volume_id, new_size)
 
+    def create_snapshot(self, ctxt, snapshot_id):
+        self._submit(create_snapshot_flow, ctxt, snapshot_id)
+
+    def delete_snapshot(self, ctxt, snapshot_id):
+        self._submit(delete_snapshot_flow, ctxt, snapshot_id)
+
+    def revert_to_snapshot(self, ctxt, volume_id, snapshot_id):
+        self._submit(revert_flow, ctxt, volume_id, snapshot_id)
+
+    def manage_existing(self, ctxt, volume_id, pool, ref):
+        self._submit(manage_flow, ctxt, volume_id, pool, ref)
+
+    def unmanage_volume(self, ctxt, volume_id):
+        self._submit(unmanage_flow, ctxt, volume_id)
+
+    @staticmethod
+    def _unplaced_pool(flow, args):
+        """The pool a request names for a volume not placed yet (manage: args[0])."""
+        return args[0] if flow is manage_flow else ""
+
+    def get_manageable_volumes(self, ctxt):
+        """The back end's storage; what a live volume owns is marked not safe to manage."""
+        from common.db import volume_actions_api
+
+        return self.driver.get_manageable_volumes(
+            set(volume_actions_api.volumes_on_backend(self.host)))
+
     # flow -> how a refused or failed request ends: (status while queued or running, status
     # after failure, event, release)
     _FAILURE_ENDINGS = {
@@ -167,7 +238,32 @@ class VolumeManager:
                              lambda args: None),
         extend_flow.FLOW: ("extending", "error_extending", volume_status.EVENT_EXTEND,
                              lambda args: volume_status.release_extra_claim(args[0])),
+        revert_flow.FLOW: ("reverting", "error", volume_status.EVENT_REVERT,
+                           lambda args: revert_flow.snapshot_back_to_available(args[0])),
+        manage_flow.FLOW: ("managing", "error_managing", volume_status.EVENT_MANAGE,
+                           lambda args: manage_flow.release_managed_claim),
+        unmanage_flow.FLOW: ("unmanaging", "error_unmanaging", volume_status.EVENT_UNMANAGE,
+                             lambda args: None),
     }
+    # The same for flows whose resource is a snapshot: (status while queued or running,
+    # status after failure, event).
+    _SNAPSHOT_FAILURE_ENDINGS = {
+        create_snapshot_flow.FLOW: ("creating", "error", volume_status.EVENT_SNAPSHOT_CREATE),
+        delete_snapshot_flow.FLOW: ("deleting", "error_deleting",
+                                    volume_status.EVENT_SNAPSHOT_DELETE),
+    }
+
+    def _end_failed(self, flow, ctxt, resource_id, args, reason):
+        """End a refused or failed operation: status, claims, workers row, user message.
+        A no-op when it already ended (the conditional update no longer matches)."""
+        action = flow.FLOW.replace("_", " ")
+        if flow.FLOW in self._SNAPSHOT_FAILURE_ENDINGS:
+            from_status, to_status, event = self._SNAPSHOT_FAILURE_ENDINGS[flow.FLOW]
+            return volume_status.fail_snapshot_operation(ctxt, resource_id, from_status,
+                                                         to_status, event, action, reason)
+        from_status, to_status, event, release = self._FAILURE_ENDINGS[flow.FLOW]
+        return volume_status.fail_operation(ctxt, resource_id, from_status, to_status, event,
+                                            action, reason, release=release(args))
 
     def _submit(self, flow, ctxt, volume_id, *args):
         with self._in_flight_lock:
@@ -177,10 +273,7 @@ class VolumeManager:
         except exception.ServiceBusy as exc:
             with self._in_flight_lock:
                 self._in_flight.discard(volume_id)
-            from_status, to_status, event, release = self._FAILURE_ENDINGS[flow.FLOW]
-            volume_status.fail_operation(ctxt, volume_id, from_status, to_status, event,
-                                         flow.FLOW.replace("_", " "), str(exc),
-                                         release=release(args))
+            self._end_failed(flow, ctxt, volume_id, args, str(exc))
 
     def _run(self, flow, ctxt, volume_id, *args):
         ctxt.update_store()
@@ -198,18 +291,24 @@ class VolumeManager:
         workers row). If a revert itself failed (say the database was away), the volume
         would stay in its transitional status: end it here. A no-op when the reverts ran,
         since the conditional update no longer matches."""
-        from_status, to_status, event, release = self._FAILURE_ENDINGS[flow.FLOW]
         try:
-            volume = db.volume_get_internal(volume_id)
-            if volume is None or volume.status != from_status or \
-                    (volume.host or "").split("#")[0] != self.host:
+            if flow.FLOW in self._SNAPSHOT_FAILURE_ENDINGS:
+                snapshot = db.snapshot_get_internal(volume_id)
+                volume = snapshot and db.volume_get_internal(snapshot.volume_id)
+                from_status = self._SNAPSHOT_FAILURE_ENDINGS[flow.FLOW][0]
+                row = snapshot
+            else:
+                volume = row = db.volume_get_internal(volume_id)
+                from_status = self._FAILURE_ENDINGS[flow.FLOW][0]
+            if row is None or row.status != from_status or volume is None or \
+                    (volume.host or self._unplaced_pool(flow, args)).split("#")[0] != self.host:
                 return
             if flow is create_flow:
                 self.driver.delete_volume(volume)
-            volume_status.fail_operation(ctxt, volume_id, from_status, to_status, event,
-                                         flow.FLOW.replace("_", " "),
-                                         "%s (and its rollback did not complete)" % exc,
-                                         release=release(args))
+            elif flow is create_snapshot_flow:
+                self.driver.delete_snapshot(snapshot, volume)
+            self._end_failed(flow, ctxt, volume_id, args,
+                             "%s (and its rollback did not complete)" % exc)
         except Exception:
             # The reaper ends it after volume_operation_timeout.
             LOG.exception("Could not settle the failed %s of volume %s", flow.FLOW, volume_id)

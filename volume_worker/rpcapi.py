@@ -31,3 +31,26 @@ class VolumeAPI:
     def extend_volume(self, ctxt, host, volume_id, new_size):
         self._prepare(host, version="1.1").cast(ctxt, "extend_volume", volume_id=volume_id,
                                                 new_size=new_size)
+
+    def create_snapshot(self, ctxt, host, snapshot_id):
+        self._prepare(host, version="1.2").cast(ctxt, "create_snapshot", snapshot_id=snapshot_id)
+
+    def delete_snapshot(self, ctxt, host, snapshot_id):
+        self._prepare(host, version="1.2").cast(ctxt, "delete_snapshot", snapshot_id=snapshot_id)
+
+    def revert_to_snapshot(self, ctxt, host, volume_id, snapshot_id):
+        self._prepare(host, version="1.2").cast(ctxt, "revert_to_snapshot", volume_id=volume_id,
+                                                snapshot_id=snapshot_id)
+
+    # --- manage existing / unmanage (1.2) ------------------------------------------------------
+
+    def manage_existing(self, ctxt, host, volume_id, pool, ref):
+        self._prepare(host, version="1.2").cast(ctxt, "manage_existing", volume_id=volume_id,
+                                                pool=pool, ref=ref)
+
+    def unmanage_volume(self, ctxt, host, volume_id):
+        self._prepare(host, version="1.2").cast(ctxt, "unmanage_volume", volume_id=volume_id)
+
+    def get_manageable_volumes(self, ctxt, host):
+        """Synchronous: the back end's storage with whether each item is safe to manage."""
+        return self._prepare(host, version="1.2").call(ctxt, "get_manageable_volumes")

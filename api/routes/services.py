@@ -2,8 +2,8 @@
 
 import flask
 
-from api import microversion, schemas, views
-from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply, require_admin
+from api import microversion, policy, schemas, views
+from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
 from common import exception, service
 from common.db import api as db
 
@@ -16,14 +16,14 @@ def service_state(row):
 
 @bp.get("/os-services")
 def services_index(project_id):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:services:index")
     args = flask.request.args
     rows = db.service_get_all(host=args.get("host"), binary=args.get("binary"))
     return reply({"services": [views.service(r, service_state(r)) for r in rows]})
 
 
 def _set_enabled(disabled):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:services:update")
     body = json_body(schemas.service_enable)
     reason = body.get("disabled_reason") if disabled else None
     db.service_update(body["host"], body["binary"],
@@ -44,7 +44,7 @@ def services_update(project_id, action):
 
 @bp.get("/scheduler-stats/get_pools")
 def get_pools(project_id):
-    require_admin()
+    policy.authorize(ctx(), "scheduler_extension:scheduler_stats:get_pools")
     detail = as_bool(flask.request.args.get("detail", "false"), "detail")
     return reply({"pools": [views.pool(p, detail) for p in db.pool_get_all()]})
 
@@ -52,6 +52,7 @@ def get_pools(project_id):
 @bp.get("/messages")
 def messages_index(project_id):
     microversion.require((3, 3))
+    policy.authorize(ctx(), "message:get_all")
     if microversion.at_least((3, 5)):
         limit, marker, _, _ = paging(("created_at",))
     else:
@@ -64,11 +65,14 @@ def messages_index(project_id):
 @bp.get("/messages/<message_id>")
 def messages_show(project_id, message_id):
     microversion.require((3, 3))
-    return reply({"message": views.message(db.message_get(ctx(), message_id))})
+    message = db.message_get(ctx(), message_id)
+    policy.authorize(ctx(), "message:get", message)
+    return reply({"message": views.message(message)})
 
 
 @bp.delete("/messages/<message_id>")
 def messages_delete(project_id, message_id):
     microversion.require((3, 3))
+    policy.authorize(ctx(), "message:delete", db.message_get(ctx(), message_id))
     db.message_delete(ctx(), message_id)
     return accepted()

@@ -2,8 +2,8 @@
 
 import flask
 
-from api import schemas, views
-from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply, require_admin
+from api import policy, schemas, views
+from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
 from api.volume_requests import VolumeRequests
 from common import exception
 from common.db import api as db
@@ -23,6 +23,7 @@ def _get_visible(type_id):
 
 @bp.get("/types")
 def index(project_id):
+    policy.authorize(ctx(), "volume_extension:type_get_all")
     limit, marker, keys, dirs = paging(SORT_KEYS, default_key="created_at", default_dir="asc")
     is_public = flask.request.args.get("is_public")
     if not ctx().is_admin:
@@ -38,12 +39,13 @@ def index(project_id):
 
 @bp.get("/types/<type_id>")
 def show(project_id, type_id):
+    policy.authorize(ctx(), "volume_extension:type_get")
     return reply({"volume_type": views.volume_type(_get_visible(type_id), ctx())})
 
 
 @bp.post("/types")
 def create(project_id):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:types_manage")
     body = json_body(schemas.type_create)["volume_type"]
     is_public = body.get("os-volume-type-access:is_public", body.get("is_public", True))
     vtype = db.volume_type_create(body["name"], body.get("description"),
@@ -54,7 +56,7 @@ def create(project_id):
 
 @bp.put("/types/<type_id>")
 def update(project_id, type_id):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:types_manage")
     body = json_body(schemas.type_update)["volume_type"]
     values = {}
     if body.get("name") is not None:
@@ -75,7 +77,7 @@ def update(project_id, type_id):
 
 @bp.delete("/types/<type_id>")
 def delete(project_id, type_id):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:types_manage")
     vtype = db.volume_type_get(type_id)
     default = VolumeRequests.resolve_type(None)
     if vtype.id == default.id:
@@ -86,12 +88,13 @@ def delete(project_id, type_id):
 
 @bp.get("/types/<type_id>/extra_specs")
 def specs_index(project_id, type_id):
+    policy.authorize(ctx(), "volume_extension:types_extra_specs:index")
     return reply({"extra_specs": views.volume_type(_get_visible(type_id), ctx())["extra_specs"]})
 
 
 @bp.post("/types/<type_id>/extra_specs")
 def specs_create(project_id, type_id):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:types_extra_specs:create")
     specs = json_body(schemas.extra_specs_body)["extra_specs"]
     db.extra_specs_update(type_id, specs)
     return reply({"extra_specs": {k: str(v) for k, v in specs.items()}})
@@ -99,6 +102,7 @@ def specs_create(project_id, type_id):
 
 @bp.get("/types/<type_id>/extra_specs/<key>")
 def specs_show(project_id, type_id, key):
+    policy.authorize(ctx(), "volume_extension:types_extra_specs:show")
     specs = views.volume_type(_get_visible(type_id), ctx())["extra_specs"]
     if key not in specs:
         raise exception.VolumeTypeExtraSpecNotFound(type_id=type_id, key=key)
@@ -107,7 +111,7 @@ def specs_show(project_id, type_id, key):
 
 @bp.put("/types/<type_id>/extra_specs/<key>")
 def specs_update(project_id, type_id, key):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:types_extra_specs:update")
     body = json_body(schemas.extra_spec_item_body)
     if key not in body:
         raise exception.BadRequest("Request body and URI mismatch")
@@ -117,7 +121,7 @@ def specs_update(project_id, type_id, key):
 
 @bp.delete("/types/<type_id>/extra_specs/<key>")
 def specs_delete(project_id, type_id, key):
-    require_admin()
+    policy.authorize(ctx(), "volume_extension:types_extra_specs:delete")
     db.volume_type_get(type_id)
     db.extra_spec_delete(type_id, key)
     return accepted()

@@ -2,7 +2,7 @@
 
 import flask
 
-from api import microversion, schemas, views
+from api import microversion, policy, schemas, views
 from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, parse_dict_arg, reply
 from common import exception
 from common.db import api as db
@@ -45,8 +45,17 @@ def _filters():
     return filters
 
 
+def _authorized(volume_id, rule):
+    """The volume (404 when not visible to the caller's project), if `rule` allows."""
+    volume = db.volume_get(ctx(), volume_id)
+    policy.authorize(ctx(), rule, volume)
+    return volume
+
+
 def _list(detail):
+    policy.authorize(ctx(), "volume:get_all")
     limit, marker, keys, dirs = paging(SORT_KEYS)
+    # all_tenants: administrators only; ignored for everyone else, as Cinder
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
     filters = _filters()
@@ -73,31 +82,38 @@ def detail(project_id):
 
 @bp.post("/volumes")
 def create(project_id):
+    policy.authorize(ctx(), "volume:create")
     body = json_body(schemas.volume_create)["volume"]
-    for unsupported in ("snapshot_id", "source_volid", "imageRef", "backup_id",
-                        "consistencygroup_id", "group_id"):
+    if body.get("snapshot_id") and body.get("source_volid"):
+        raise exception.InvalidInput(reason="give snapshot_id or source_volid, not both")
+    size = body.get("size")
+    if size is None and not (body.get("snapshot_id") or body.get("source_volid")):
+        raise exception.InvalidInput(reason="size is required (an integer number of GiB)")
+    for unsupported in ("imageRef", "backup_id", "consistencygroup_id", "group_id"):
         if body.get(unsupported):
             raise exception.InvalidInput(
                 reason="creating a volume with %s is not supported yet" % unsupported)
     if body.get("multiattach"):
         raise exception.InvalidInput(reason="multiattach volumes are not supported yet")
     volume = _requests().create(
-        ctx(), schemas.size_of(body["size"]),
+        ctx(), schemas.size_of(size) if size is not None else None,
         name=body.get("name", body.get("display_name")),
         description=body.get("description", body.get("display_description")),
         volume_type=body.get("volume_type"),
         availability_zone=body.get("availability_zone"),
-        metadata=body.get("metadata") or {})
+        metadata=body.get("metadata") or {},
+        snapshot_id=body.get("snapshot_id"), source_volid=body.get("source_volid"))
     return reply({"volume": views.volume_detail(volume, ctx())}, 202)
 
 
 @bp.get("/volumes/<volume_id>")
 def show(project_id, volume_id):
-    return reply({"volume": views.volume_detail(db.volume_get(ctx(), volume_id), ctx())})
+    return reply({"volume": views.volume_detail(_authorized(volume_id, "volume:get"), ctx())})
 
 
 @bp.put("/volumes/<volume_id>")
 def update(project_id, volume_id):
+    _authorized(volume_id, "volume:update")
     body = json_body(schemas.volume_update)["volume"]
     if not body:
         raise exception.InvalidInput(reason="nothing to update")
@@ -113,19 +129,22 @@ def update(project_id, volume_id):
 
 @bp.delete("/volumes/<volume_id>")
 def delete(project_id, volume_id):
+    _authorized(volume_id, "volume:delete")
     for arg in flask.request.args:
         if arg not in ("cascade", "force"):
             raise exception.InvalidInput(reason="unknown parameter %s" % arg)
     if as_bool(flask.request.args.get("force", "false"), "force"):
         raise exception.InvalidInput(reason="force delete is not supported yet")
-    _requests().delete(ctx(), volume_id)
+    cascade = as_bool(flask.request.args.get("cascade", "false"), "cascade")
+    _requests().delete(ctx(), volume_id, cascade=cascade)
     return accepted()
 
 
 # --- metadata --------------------------------------------------------------------------------
 
 def _metadata_of(volume_id):
-    return {m.key: m.value for m in db.volume_get(ctx(), volume_id).volume_metadata}
+    volume = _authorized(volume_id, "volume:get_volume_metadata")
+    return {m.key: m.value for m in volume.volume_metadata}
 
 
 @bp.get("/volumes/<volume_id>/metadata")
@@ -136,14 +155,14 @@ def metadata_index(project_id, volume_id):
 @bp.post("/volumes/<volume_id>/metadata")
 def metadata_create(project_id, volume_id):
     metadata = json_body(schemas.metadata_body)["metadata"]
-    db.volume_get(ctx(), volume_id)
+    _authorized(volume_id, "volume:create_volume_metadata")
     return reply({"metadata": db.volume_metadata_update(volume_id, metadata, False)})
 
 
 @bp.put("/volumes/<volume_id>/metadata")
 def metadata_replace(project_id, volume_id):
     metadata = json_body(schemas.metadata_body)["metadata"]
-    db.volume_get(ctx(), volume_id)
+    _authorized(volume_id, "volume:update_volume_metadata")
     return reply({"metadata": db.volume_metadata_update(volume_id, metadata, True)})
 
 
@@ -160,13 +179,13 @@ def metadata_update(project_id, volume_id, key):
     meta = json_body(schemas.metadata_item_body)["meta"]
     if key not in meta:
         raise exception.BadRequest("Request body and URI mismatch")
-    db.volume_get(ctx(), volume_id)
+    _authorized(volume_id, "volume:update_volume_metadata")
     db.volume_metadata_update(volume_id, meta, False)
     return reply({"meta": meta})
 
 
 @bp.delete("/volumes/<volume_id>/metadata/<key>")
 def metadata_delete(project_id, volume_id, key):
-    db.volume_get(ctx(), volume_id)
+    _authorized(volume_id, "volume:delete_volume_metadata")
     db.volume_metadata_delete(volume_id, key)
     return reply({}, 200)

@@ -4,6 +4,9 @@
   lamina-manage db version         show the schema version
   lamina-manage service list       services with their state (up/down)
   lamina-manage pool list          pools with capacity and claims
+  lamina-manage quota check [--fix]
+                                   recount quota usage from the volumes and snapshots and
+                                   report (exit 1) or, with --fix, repair any drift
 """
 
 import sys
@@ -46,11 +49,31 @@ def pool_list():
                      pool.usable_capacity_gb, pool.allocated_capacity_gb, pool.volume_count))
 
 
+def quota_check():
+    from common import quota
+
+    fix = CONF.category.fix
+    drift = quota.check(fix=fix)
+    if not drift:
+        print("quota usage matches the resources: no drift")
+        return 0
+    fmt = "%-34s %-30s %10s %10s"
+    print(fmt % ("Project", "Resource", "In use", "Counted"))
+    for project_id, resource, in_use, counted in drift:
+        print(fmt % (project_id, resource, in_use, counted))
+    if fix:
+        print("%d usage figure(s) repaired" % len(drift))
+        return 0
+    print("%d usage figure(s) drifted; run with --fix to repair" % len(drift))
+    return 1
+
+
 COMMANDS = {
     ("db", "sync"): db_sync,
     ("db", "version"): db_version,
     ("service", "list"): service_list,
     ("pool", "list"): pool_list,
+    ("quota", "check"): quota_check,
 }
 
 
@@ -61,7 +84,10 @@ def add_command_parsers(subparsers):
         actions.required = True
         for cat, action in COMMANDS:
             if cat == category:
-                actions.add_parser(action)
+                sub = actions.add_parser(action)
+                if (cat, action) == ("quota", "check"):
+                    sub.add_argument("--fix", action="store_true",
+                                     help="set each drifted usage to the recounted figure")
 
 
 category_opt = cfg.SubCommandOpt("category", title="Command categories",
@@ -72,8 +98,8 @@ def main(argv=None):
     CONF.register_cli_opt(category_opt)
     config.parse_args(sys.argv[1:] if argv is None else argv)
     config.setup_logging()
-    COMMANDS[(CONF.category.name, CONF.category.action)]()
+    return COMMANDS[(CONF.category.name, CONF.category.action)]()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -98,20 +98,25 @@ def _volume_scope(ctx, stmt, project_only=True):
     return stmt
 
 
-def volume_create(values, metadata=None, operation="create"):
-    """Insert the volume, its metadata and the workers row that owns its creation."""
+def volume_add(session, values, metadata=None, operation="create"):
+    """Insert the volume, its metadata and the workers row that owns its creation, in the
+    caller's transaction."""
     values = dict(values)
     values.setdefault("id", new_id())
+    volume = models.Volume(**values)
+    volume.volume_metadata = [models.VolumeMetadata(key=k, value=v)
+                              for k, v in (metadata or {}).items()]
+    session.add(volume)
+    session.add(models.Worker(resource_type="volume", resource_id=values["id"],
+                              operation=operation, host=None))
+    session.flush()
+    session.refresh(volume)
+    return volume
+
+
+def volume_create(values, metadata=None, operation="create"):
     with writer() as s:
-        volume = models.Volume(**values)
-        volume.volume_metadata = [models.VolumeMetadata(key=k, value=v)
-                                  for k, v in (metadata or {}).items()]
-        s.add(volume)
-        s.add(models.Worker(resource_type="volume", resource_id=values["id"],
-                            operation=operation, host=None))
-        s.flush()
-        s.refresh(volume)
-        return volume
+        return volume_add(s, values, metadata=metadata, operation=operation)
 
 
 def volume_get(ctx, volume_id, project_only=True):
@@ -235,6 +240,170 @@ def volume_mark_deleted(volume_id, session=None):
         return
     with writer() as s:
         s.execute(update(models.Volume).where(models.Volume.id == volume_id).values(**values))
+
+
+def volume_lock(session, volume_id):
+    """Lock the volume's row until the transaction ends (SELECT ... FOR UPDATE; SQLite's
+    writers are serialised already). Taken by requests that look at a volume's snapshots
+    and then act on the volume (snapshot create, volume delete), so under READ COMMITTED
+    the second of two such requests sees what the first committed."""
+    session.execute(select(models.Volume.id).where(models.Volume.id == volume_id)
+                    .with_for_update())
+
+
+def volumes_creating_from(session, snapshot_id=None, source_volid=None):
+    """Is a volume being made from this snapshot or source volume right now?"""
+    stmt = select(models.Volume.id).where(models.Volume.deleted == false(),
+                                          models.Volume.status == "creating")
+    if snapshot_id is not None:
+        stmt = stmt.where(models.Volume.snapshot_id == snapshot_id)
+    else:
+        stmt = stmt.where(models.Volume.source_volid == source_volid)
+    return session.scalars(stmt.limit(1)).first() is not None
+
+
+def volume_get_locked(session, volume_id):
+    """volume_lock, then the row as it is now."""
+    volume_lock(session, volume_id)
+    return session.scalars(select(models.Volume).where(
+        models.Volume.id == volume_id, models.Volume.deleted == false())).first()
+
+
+def snapshots_of_volume_exist(volume_id, session):
+    return session.scalars(select(models.Snapshot.id).where(
+        models.Snapshot.volume_id == volume_id,
+        models.Snapshot.deleted == false()).limit(1)).first() is not None
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+def _snapshot_scope(ctx, stmt, project_only=True):
+    stmt = stmt.where(models.Snapshot.deleted == false())
+    if project_only or not ctx.is_admin:
+        stmt = stmt.where(models.Snapshot.project_id == ctx.project_id)
+    return stmt
+
+
+def snapshot_add(session, values, host, metadata=None):
+    """Insert a snapshot (status `creating`) and the workers row that gives its creation to
+    the volume service `host`, in the caller's transaction."""
+    values = dict(values)
+    values.setdefault("id", new_id())
+    snapshot = models.Snapshot(**values)
+    snapshot.snapshot_metadata = [models.SnapshotMetadata(key=k, value=v)
+                                  for k, v in (metadata or {}).items()]
+    session.add(snapshot)
+    session.add(models.Worker(resource_type="snapshot", resource_id=values["id"],
+                              operation="create", host=host))
+    session.flush()
+    session.refresh(snapshot)
+    return snapshot
+
+
+def snapshot_get(ctx, snapshot_id, project_only=True):
+    with reader() as s:
+        stmt = _snapshot_scope(ctx, select(models.Snapshot).where(
+            models.Snapshot.id == snapshot_id), project_only=project_only and not ctx.is_admin)
+        snapshot = s.scalars(stmt).first()
+        if snapshot is None:
+            raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+        return snapshot
+
+
+def snapshot_get_internal(snapshot_id):
+    """A snapshot row by id for the services (no project scope); None when gone."""
+    with reader() as s:
+        return s.scalars(select(models.Snapshot).where(models.Snapshot.id == snapshot_id)
+                         ).first()
+
+
+def snapshot_get_all(ctx, filters=None, marker=None, limit=None, sort_keys=("created_at",),
+                     sort_dirs=("desc",), all_projects=False):
+    project_only = not (all_projects and ctx.is_admin)
+    with reader() as s:
+        stmt = _snapshot_scope(ctx, select(models.Snapshot), project_only=project_only)
+        for key, value in (filters or {}).items():
+            if key == "metadata":
+                for mkey, mvalue in value.items():
+                    stmt = stmt.where(models.Snapshot.id.in_(
+                        select(models.SnapshotMetadata.snapshot_id).where(
+                            models.SnapshotMetadata.key == mkey,
+                            models.SnapshotMetadata.value == str(mvalue))))
+            else:
+                stmt = stmt.where(getattr(models.Snapshot, key) == value)
+        marker_row = None
+        if marker is not None:
+            marker_row = s.scalars(_snapshot_scope(ctx, select(models.Snapshot).where(
+                models.Snapshot.id == marker), project_only=project_only)).first()
+            if marker_row is None:
+                raise exception.InvalidInput(reason="marker %s not found" % marker)
+        stmt = paginate(stmt, models.Snapshot, sort_keys, sort_dirs, marker_row, limit)
+        return list(s.scalars(stmt))
+
+
+def snapshot_get_all_for_volume(volume_id, session=None):
+    """The volume's live snapshots, newest first."""
+    stmt = (select(models.Snapshot)
+            .where(models.Snapshot.volume_id == volume_id, models.Snapshot.deleted == false())
+            .order_by(models.Snapshot.created_at.desc(), models.Snapshot.id.desc()))
+    if session is not None:
+        return list(session.scalars(stmt))
+    with reader() as s:
+        return list(s.scalars(stmt))
+
+
+def _live_snapshot(session, snapshot_id):
+    snapshot = session.scalars(select(models.Snapshot).where(
+        models.Snapshot.id == snapshot_id, models.Snapshot.deleted == false())).first()
+    if snapshot is None:
+        raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+    return snapshot
+
+
+def snapshot_update(snapshot_id, values):
+    """Update plain fields (name, description), not status."""
+    with writer() as s:
+        snapshot = _live_snapshot(s, snapshot_id)
+        for key, value in values.items():
+            setattr(snapshot, key, value)
+        s.flush()
+        s.refresh(snapshot)
+        return snapshot
+
+
+def snapshot_metadata_update(snapshot_id, metadata, delete_others):
+    with writer() as s:
+        snapshot = _live_snapshot(s, snapshot_id)
+        existing = {m.key: m for m in snapshot.snapshot_metadata}
+        if delete_others:
+            for key in set(existing) - set(metadata):
+                snapshot.snapshot_metadata.remove(existing[key])
+        for key, value in metadata.items():
+            if key in existing:
+                existing[key].value = value
+            else:
+                snapshot.snapshot_metadata.append(models.SnapshotMetadata(key=key, value=value))
+        s.flush()
+        return {m.key: m.value for m in snapshot.snapshot_metadata}
+
+
+def snapshot_metadata_delete(snapshot_id, key):
+    with writer() as s:
+        result = s.execute(delete(models.SnapshotMetadata).where(
+            models.SnapshotMetadata.snapshot_id == snapshot_id,
+            models.SnapshotMetadata.key == key))
+        if result.rowcount == 0:
+            raise exception.SnapshotMetadataNotFound(snapshot_id=snapshot_id, key=key)
+
+
+def snapshot_mark_deleted(snapshot_id, session=None):
+    stmt = (update(models.Snapshot).where(models.Snapshot.id == snapshot_id)
+            .values(deleted=True, deleted_at=utcnow(), status="deleted"))
+    if session is not None:
+        session.execute(stmt)
+        return
+    with writer() as s:
+        s.execute(stmt)
 
 
 # --- workers (operation ownership) ------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -26,9 +27,15 @@ class Base(DeclarativeBase):
     pass
 
 
+# Microseconds on MySQL/MariaDB too (DATETIME keeps whole seconds there): "newest first"
+# (snapshot chains, revert to the latest snapshot, list order) must not tie within a second.
+PreciseDateTime = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
 class TimestampMixin:
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+    created_at: Mapped[datetime.datetime] = mapped_column(PreciseDateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(PreciseDateTime,
+                                                                 onupdate=utcnow)
 
 
 class Volume(TimestampMixin, Base):
@@ -245,5 +252,61 @@ class Message(Base):
     event_id: Mapped[str] = mapped_column(String(60))
     message_level: Mapped[str] = mapped_column(String(20), default="ERROR")
     detail: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[datetime.datetime] = mapped_column(PreciseDateTime, default=utcnow)
     expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+# --- quotas (common/quota.py, common/db/quota_api.py) -----------------------------------------
+
+class Quota(TimestampMixin, Base):
+    """A project's own limit for one resource (os-quota-sets update); none: its class's."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (
+        UniqueConstraint("project_id", "resource", name="uq_quotas_project_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(300))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaClass(TimestampMixin, Base):
+    """A quota class's limit for one resource (os-quota-class-sets); class `default` is what
+    projects without their own limit get; none: the config option's default."""
+
+    __tablename__ = "quota_classes"
+    __table_args__ = (UniqueConstraint("class_name", "resource", name="uq_quota_classes_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    class_name: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(300))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaUsage(TimestampMixin, Base):
+    """What a project uses of one resource. Changed only by conditional UPDATEs
+    (in_use + delta <= limit) in the transaction that creates, deletes or resizes the
+    resource, so concurrent requests never exceed the limit together."""
+
+    __tablename__ = "quota_usages"
+    __table_args__ = (UniqueConstraint("project_id", "resource", name="uq_quota_usages_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(300))
+    in_use: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class QuotaReservation(TimestampMixin, Base):
+    """Usage charged for an operation in flight whose resource row does not show it yet (the
+    extra gigabytes of an extend); given back when the operation fails."""
+
+    __tablename__ = "quota_reservations"
+    __table_args__ = (Index("ix_quota_reservations_resource_id", "resource_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    resource: Mapped[str] = mapped_column(String(300))
+    delta: Mapped[int] = mapped_column(BigInteger)

@@ -87,6 +87,8 @@ def test_bad_input_creates_nothing(stack):
         ({"volume": {"size": 1, "metadata": {"k": "x" * 256}}}, 400),
         ({"volume": {"size": 1, "availability_zone": "nowhere"}}, 400),
         ({"volume": {"size": 1, "snapshot_id": "abc"}}, 400),
+        ({"volume": {"size": 1, "source_volid": "abc"}}, 400),
+        ({"volume": {"size": None}}, 400),
         ({"volume": {}}, 400),
         ({"volumes": {"size": 1}}, 400),
         ([1, 2], 400),

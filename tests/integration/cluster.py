@@ -163,6 +163,8 @@ class Cluster:
             "state_path": os.path.join(self.workdir, name),
             "report_interval": "1", "pool_report_interval": "1", "service_down_time": "20",
             "osapi_volume_threads": str(self.api_threads),
+            # bursts of hundreds of volumes in one project: no quota limits
+            "quota_volumes": "-1", "quota_gigabytes": "-1", "quota_snapshots": "-1",
             **(default or {}),
         }
         conf["database"] = {"connection": self.db_url}

@@ -36,7 +36,9 @@ def test_out_of_range_is_406(header):
         microversion.negotiate({microversion.HEADER: header}, 3)
 
 
-@pytest.mark.parametrize("size", [0, -1, "abc", 65537, "65537", 1.5, None, "", " 1"])
+# (A null size passes the schema: a volume from a snapshot or volume may leave it out; the
+# route refuses it otherwise, see tests/functional/test_volumes_api.py.)
+@pytest.mark.parametrize("size", [0, -1, "abc", 65537, "65537", 1.5, "", " 1"])
 def test_bad_sizes(size):
     with pytest.raises(exception.InvalidInput):
         schemas.validate({"volume": {"size": size}}, schemas.volume_create)

@@ -65,6 +65,37 @@ class VolumeDriver(abc.ABC):
     def extend_volume(self, volume, new_size):
         """Grow the volume's storage to new_size GiB, keeping its data."""
 
+    # --- snapshots and copies -----------------------------------------------------------------
+    # Not abstract: a driver without them refuses clearly, and the flow's revert runs.
+
+    def create_snapshot(self, snapshot, volume):
+        """Make a point-in-time copy of the volume's storage. Returns fields to store on the
+        snapshot row (provider_location)."""
+        raise self._unsupported("snapshots")
+
+    def delete_snapshot(self, snapshot, volume):
+        """Remove the snapshot's storage; succeeds when it is already gone. Volumes made from
+        it must stay readable (a driver with copy-on-write clones makes them independent)."""
+        raise self._unsupported("snapshots")
+
+    def create_volume_from_snapshot(self, volume, snapshot, snapshot_volume):
+        """Make the (new) volume's storage with the snapshot's data, at volume.size GiB."""
+        raise self._unsupported("volumes from snapshots")
+
+    def create_cloned_volume(self, volume, source_volume):
+        """Make the (new) volume's storage with a copy of source_volume's data."""
+        raise self._unsupported("cloned volumes")
+
+    def revert_to_snapshot(self, volume, snapshot):
+        """Put the snapshot's data back into the volume; the volume keeps its size."""
+        raise self._unsupported("reverting to a snapshot")
+
+    def _unsupported(self, what):
+        from common import exception
+
+        return exception.DriverError(reason="the %s driver does not support %s"
+                                     % (type(self).__name__, what))
+
     def base_capabilities(self):
         return {
             "volume_backend_name": self.volume_backend_name,
@@ -77,3 +108,58 @@ class VolumeDriver(abc.ABC):
 
     storage_protocol = "unknown"
     version = "1.0.0"
+
+    # --- manage existing / unmanage (volume actions of issue 4) -------------------------------
+    # Not abstract: a driver without them refuses clearly and the manage flow's revert runs.
+
+    @staticmethod
+    def manage_source_name(existing_ref):
+        """The `source-name` of a manage reference, or a Cinder-shaped refusal."""
+        from common import exception
+
+        name = existing_ref.get("source-name") if isinstance(existing_ref, dict) else None
+        if not name or not isinstance(name, str) or "/" in name or name in (".", ".."):
+            raise exception.DriverError(
+                reason="manage existing: the reference must be {\"source-name\": <name of the "
+                       "storage in the pool>}, got %r" % (existing_ref,))
+        return name
+
+    def manage_existing_get_size(self, volume, existing_ref):
+        """Size in GiB (rounded up) of the storage existing_ref names in volume.host's
+        pool."""
+        raise self._unsupported_manage()
+
+    def manage_existing(self, volume, existing_ref):
+        """Take the storage over as the volume's own (renamed to the volume's name).
+        Returns fields to store on the volume row."""
+        raise self._unsupported_manage()
+
+    def manage_existing_undo(self, volume, existing_ref):
+        """Give storage taken over by manage_existing its old name back (a later step
+        failed)."""
+        raise self._unsupported_manage()
+
+    def unmanage(self, volume):
+        """Let go of the volume's storage; it stays on the back end as it is."""
+
+    def get_manageable_volumes(self, cinder_volume_ids):
+        """Every storage item of the back end as Cinder lists it: reference
+        ({"source-name": ...}), size (GiB), safe_to_manage, reason_not_safe, cinder_id,
+        extra_info. Items named after a volume in cinder_volume_ids are not safe."""
+        raise self._unsupported_manage()
+
+    def _unsupported_manage(self):
+        from common import exception
+
+        return exception.DriverError(reason="the %s driver does not support managing "
+                                            "existing storage" % type(self).__name__)
+
+    @staticmethod
+    def manageable_entry(name, size_gb, cinder_volume_ids, extra_info=None):
+        """One entry of get_manageable_volumes for storage called `name`."""
+        owner = name[len("volume-"):] if name.startswith("volume-") else None
+        owned = owner is not None and owner in cinder_volume_ids
+        return {"reference": {"source-name": name}, "size": size_gb,
+                "safe_to_manage": not owned,
+                "reason_not_safe": "already managed" if owned else None,
+                "cinder_id": owner if owned else None, "extra_info": extra_info}

@@ -152,10 +152,9 @@ class RBDDriver(base.VolumeDriver):
         _rados, rbd = _import_bindings()
         pool = self._pool_of(volume)
         name = self.image_name(volume)
-        order = (self.configuration.rbd_store_chunk_size * 1024 * 1024).bit_length() - 1
         with self._ioctx(pool) as ioctx:
             try:
-                rbd.RBD().create(ioctx, name, volume.size * GiB, order=order,
+                rbd.RBD().create(ioctx, name, volume.size * GiB, order=self._order(),
                                  old_format=False, features=rbd.RBD_FEATURE_LAYERING)
             except rbd.ImageExists:
                 # Never adopt an image this request did not make.
@@ -192,6 +191,139 @@ class RBDDriver(base.VolumeDriver):
                 image.resize(new_size * GiB)
         LOG.info("Extended RBD image of volume %s to %d GiB", volume.id, new_size)
 
+    def _order(self):
+        return (self.configuration.rbd_store_chunk_size * 1024 * 1024).bit_length() - 1
+
+    # --- snapshots and clones ------------------------------------------------------------------
+
+    @staticmethod
+    def snapshot_name(snapshot):
+        return "snapshot-%s" % snapshot.id
+
+    def create_snapshot(self, snapshot, volume):
+        _rados, rbd = _import_bindings()
+        pool = self._pool_of(volume)
+        name = self.snapshot_name(snapshot)
+        with self._ioctx(pool) as ioctx, rbd.Image(ioctx, self.image_name(volume)) as image:
+            try:
+                image.create_snap(name)
+            except rbd.ImageExists:
+                raise exception.DriverError(reason="RBD snapshot %s already exists" % name)
+            try:
+                image.protect_snap(name)  # a clone's parent must be protected
+            except Exception:
+                image.remove_snap(name)
+                raise
+        LOG.info("Created RBD snapshot %s/%s@%s", pool, self.image_name(volume), name)
+        return {"provider_location": "rbd:%s/%s@%s" % (pool, self.image_name(volume), name)}
+
+    def delete_snapshot(self, snapshot, volume):
+        _rados, rbd = _import_bindings()
+        pool = self._pool_of(volume)
+        name = self.snapshot_name(snapshot)
+        with self._ioctx(pool) as ioctx:
+            try:
+                with rbd.Image(ioctx, self.image_name(volume)) as image:
+                    if name not in {snap["name"] for snap in image.list_snaps()}:
+                        LOG.info("RBD snapshot %s of volume %s already gone", name, volume.id)
+                        return
+                    self._flatten_children(ioctx, image, name)
+                    if image.is_protected_snap(name):
+                        image.unprotect_snap(name)
+                    image.remove_snap(name)
+            except rbd.ImageNotFound:
+                LOG.info("RBD image of volume %s already gone", volume.id)
+                return
+        LOG.info("Deleted RBD snapshot %s/%s@%s", pool, self.image_name(volume), name)
+
+    def _flatten_children(self, ioctx, image, snap_name):
+        """Volumes cloned from this snapshot get their own copy of the data it shares."""
+        _rados, rbd = _import_bindings()
+        image.set_snap(snap_name)
+        try:
+            children = list(image.list_children2())
+        finally:
+            image.set_snap(None)
+        for child in children:
+            with self._cluster().open_ioctx(child["pool"]) as child_ioctx, \
+                    rbd.Image(child_ioctx, child["image"]) as child_image:
+                LOG.info("Flattening %s/%s before its parent snapshot %s goes",
+                         child["pool"], child["image"], snap_name)
+                child_image.flatten()
+
+    def _clone_depth(self, ioctx, image):
+        _rados, rbd = _import_bindings()
+        depth, current, opened = 0, image, []
+        try:
+            while True:
+                try:
+                    parent = current.get_parent_image_spec()
+                except rbd.ImageNotFound:
+                    return depth
+                depth += 1
+                current = rbd.Image(ioctx, parent["image_name"], read_only=True)
+                opened.append(current)
+        finally:
+            for parent_image in opened:
+                parent_image.close()
+
+    def _clone(self, ioctx, parent_name, snap_name, volume, always_flatten):
+        _rados, rbd = _import_bindings()
+        name = self.image_name(volume)
+        try:
+            rbd.RBD().clone(ioctx, parent_name, snap_name, ioctx, name,
+                            features=rbd.RBD_FEATURE_LAYERING, order=self._order())
+        except rbd.ImageExists:
+            raise exception.DriverError(reason="RBD image %s already exists" % name)
+        try:
+            with rbd.Image(ioctx, name) as image:
+                if image.size() < volume.size * GiB:
+                    image.resize(volume.size * GiB)
+                depth = self._clone_depth(ioctx, image)
+                if always_flatten or depth > self.configuration.rbd_max_clone_depth:
+                    LOG.info("Flattening %s (clone depth %d, rbd_max_clone_depth %d)", name,
+                             depth, self.configuration.rbd_max_clone_depth)
+                    image.flatten()
+        except Exception:
+            rbd.RBD().remove(ioctx, name)
+            raise
+        return {"provider_location": "rbd:%s/%s" % (self._pool_of(volume), name)}
+
+    def create_volume_from_snapshot(self, volume, snapshot, snapshot_volume):
+        with self._ioctx(self._pool_of(volume)) as ioctx:
+            update = self._clone(ioctx, self.image_name(snapshot_volume),
+                                 self.snapshot_name(snapshot), volume, always_flatten=False)
+        LOG.info("Created volume %s from snapshot %s (RBD clone)", volume.id, snapshot.id)
+        return update
+
+    def create_cloned_volume(self, volume, source_volume):
+        """A copy-on-write clone of a temporary snapshot of the source, flattened at once so
+        the source stays free to change or go; the temporary snapshot is then removed."""
+        _rados, rbd = _import_bindings()
+        source_name = self.image_name(source_volume)
+        temp_snap = "clone-%s" % volume.id
+        with self._ioctx(self._pool_of(volume)) as ioctx:
+            with rbd.Image(ioctx, source_name) as source:
+                source.create_snap(temp_snap)
+                source.protect_snap(temp_snap)
+            try:
+                update = self._clone(ioctx, source_name, temp_snap, volume, always_flatten=True)
+            finally:
+                with rbd.Image(ioctx, source_name) as source:
+                    source.unprotect_snap(temp_snap)
+                    source.remove_snap(temp_snap)
+        LOG.info("Created volume %s as a copy of volume %s", volume.id, source_volume.id)
+        return update
+
+    def revert_to_snapshot(self, volume, snapshot):
+        _rados, rbd = _import_bindings()
+        with self._ioctx(self._pool_of(volume)) as ioctx, \
+                rbd.Image(ioctx, self.image_name(volume)) as image:
+            image.rollback_to_snap(self.snapshot_name(snapshot))
+            if image.size() < volume.size * GiB:  # the volume was extended after the snapshot
+                image.resize(volume.size * GiB)
+        LOG.info("Reverted volume %s to snapshot %s", volume.id, snapshot.id)
+
     def monitors(self):
         mon_map = self._mon_command("mon dump")
         hosts, ports = [], []
@@ -224,6 +356,62 @@ class RBDDriver(base.VolumeDriver):
 
     def terminate_connection(self, volume, connector):
         """Nothing is exported for RBD: the compute host talks to Ceph itself."""
+
+    # --- manage existing / unmanage (volume actions of issue 4) -------------------------------
+
+    def manage_existing_get_size(self, volume, existing_ref):
+        _rados, rbd = _import_bindings()
+        name = self.manage_source_name(existing_ref)
+        with self._ioctx(self._pool_of(volume)) as ioctx:
+            try:
+                with rbd.Image(ioctx, name, read_only=True) as image:
+                    size = image.size()
+            except rbd.ImageNotFound:
+                raise exception.DriverError(reason="manage existing: no RBD image %s in pool "
+                                                   "%s" % (name, self._pool_of(volume)))
+        return max(1, -(-size // GiB))
+
+    def manage_existing(self, volume, existing_ref):
+        _rados, rbd = _import_bindings()
+        name = self.manage_source_name(existing_ref)
+        pool = self._pool_of(volume)
+        target = self.image_name(volume)
+        if name != target:
+            with self._ioctx(pool) as ioctx:
+                try:
+                    rbd.RBD().rename(ioctx, name, target)  # refuses an existing target
+                except rbd.ImageExists:
+                    raise exception.DriverError(reason="RBD image %s/%s already exists"
+                                                % (pool, target))
+        LOG.info("Managing RBD image %s/%s as %s", pool, name, target)
+        return {"provider_location": "rbd:%s/%s" % (pool, target)}
+
+    def manage_existing_undo(self, volume, existing_ref):
+        _rados, rbd = _import_bindings()
+        name = self.manage_source_name(existing_ref)
+        target = self.image_name(volume)
+        if name != target:
+            with self._ioctx(self._pool_of(volume)) as ioctx:
+                rbd.RBD().rename(ioctx, target, name)
+            LOG.info("Gave RBD image %s its old name %s back", target, name)
+
+    def unmanage(self, volume):
+        LOG.info("Unmanaged volume %s; RBD image %s stays", volume.id, self.image_name(volume))
+
+    def get_manageable_volumes(self, cinder_volume_ids):
+        _rados, rbd = _import_bindings()
+        pool = self.configuration.rbd_pool
+        entries = []
+        with self._ioctx(pool) as ioctx:
+            for name in sorted(rbd.RBD().list(ioctx)):
+                try:
+                    with rbd.Image(ioctx, name, read_only=True) as image:
+                        size = max(1, -(-image.size() // GiB))
+                except rbd.ImageNotFound:
+                    continue  # removed while listing
+                entries.append(self.manageable_entry(name, size, cinder_volume_ids,
+                                                     extra_info="pool %s" % pool))
+        return entries
 
 
 class _IoctxGuard:

@@ -3,7 +3,8 @@
 Tasks, in order (each has a revert):
   check_still_creating  the row is still `creating` on this host; revert: `error`, release the
                         pool claim and the workers row, tell the user why
-  create_storage        the driver makes the storage; revert: the driver removes it
+  create_storage        the driver makes the storage (empty, or from the snapshot or source
+                        volume the row names); revert: the driver removes it
   mark_available        `creating` -> `available` and release the workers row (one
                         transaction); revert: nothing to undo, the row stays `creating` and the
                         first task's revert sets `error`
@@ -46,6 +47,14 @@ class CheckStillCreating(task.Task):
                                      release=volume_status.release_volume_claim)
 
 
+def _live_source(row, kind, ident):
+    # The API checked the source; it may have gone since (deleted while this waited).
+    if row is None or row.deleted or row.status in ("deleting", "error", "error_deleting"):
+        raise exception.InvalidVolume(reason="source %s %s is gone or unusable"
+                                      % (kind, ident))
+    return row
+
+
 class CreateStorage(task.Task):
     default_provides = "model_update"
 
@@ -55,6 +64,16 @@ class CreateStorage(task.Task):
 
     def execute(self, volume):
         fault.check(FLOW + ".create_storage")
+        if volume.snapshot_id:
+            snapshot = _live_source(db.snapshot_get_internal(volume.snapshot_id), "snapshot",
+                                    volume.snapshot_id)
+            snapshot_volume = db.volume_get_internal(snapshot.volume_id)
+            return self.driver.create_volume_from_snapshot(volume, snapshot,
+                                                           snapshot_volume) or {}
+        if volume.source_volid:
+            source = _live_source(db.volume_get_internal(volume.source_volid), "volume",
+                                  volume.source_volid)
+            return self.driver.create_cloned_volume(volume, source) or {}
         return self.driver.create_volume(volume) or {}
 
     def revert(self, volume, result, **kwargs):

@@ -3,6 +3,9 @@
 Tasks, in order (each has a revert):
   check_deleting   the row is `deleting` on this host; revert: `error_deleting`, release the
                    workers row, tell the user why (the volume can be deleted again)
+  delete_snapshots (cascade) each of the volume's snapshots marked `deleting` with it is
+                   removed from storage and its row deleted; revert: those still `deleting`
+                   go to `error_deleting` (the volume's own revert says why)
   delete_storage   the driver removes the storage; revert: nothing can bring data back, so it
                    only logs; the first task's revert sets `error_deleting`
   mark_deleted     soft-delete the row, release the pool claim and the workers row in one
@@ -19,6 +22,7 @@ from common.db import api as db
 from common.db import models
 from common.db.session import writer
 from volume_worker.flows import common
+from volume_worker.flows.delete_snapshot import finish_snapshot_delete
 
 LOG = logging.getLogger(__name__)
 FLOW = "delete_volume"
@@ -41,6 +45,33 @@ class CheckDeleting(task.Task):
         volume_status.fail_operation(ctxt, volume_id, "deleting", "error_deleting",
                                      volume_status.EVENT_DELETE, "delete volume",
                                      common.failure_reason(flow_failures))
+
+
+class DeleteSnapshots(task.Task):
+    """A cascade delete: the API marked the volume's snapshots `deleting` with the volume."""
+
+    def __init__(self, driver):
+        super().__init__(name="delete_snapshots")
+        self.driver = driver
+
+    def execute(self, volume):
+        fault.check(FLOW + ".delete_snapshots")
+        for snapshot in db.snapshot_get_all_for_volume(volume.id):
+            if snapshot.status != "deleting":
+                raise exception.InvalidVolume(reason="volume %s still has snapshot %s (%s)"
+                                              % (volume.id, snapshot.id, snapshot.status))
+            self.driver.delete_snapshot(snapshot, volume)
+            with writer() as s:
+                finish_snapshot_delete(snapshot.id, s)
+            LOG.info("Snapshot %s deleted with its volume %s", snapshot.id, volume.id)
+
+    def revert(self, volume, **kwargs):
+        for snapshot in db.snapshot_get_all_for_volume(volume.id):
+            with writer() as s:
+                if db.conditional_update(models.Snapshot, snapshot.id,
+                                         {"status": "error_deleting"},
+                                         {"status": "deleting", "deleted": False}, session=s):
+                    db.worker_release("snapshot", snapshot.id, session=s)
 
 
 class DeleteStorage(task.Task):
@@ -76,6 +107,7 @@ class MarkDeleted(task.Task):
 def build(driver):
     return linear_flow.Flow(FLOW).add(
         CheckDeleting(name="check_deleting"),
+        DeleteSnapshots(driver),
         DeleteStorage(driver),
         MarkDeleted(name="mark_deleted"),
     )

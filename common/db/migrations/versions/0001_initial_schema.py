@@ -8,11 +8,15 @@ import datetime
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# Microseconds on MySQL/MariaDB too, as common/db/models.py PreciseDateTime.
+PRECISE_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 DEFAULT_TYPE_ID = "5f5d7a1e-0000-4000-8000-00000000d3fa"
 
@@ -27,7 +31,7 @@ def upgrade():
     sa.Column('event_id', sa.String(length=60), nullable=False),
     sa.Column('message_level', sa.String(length=20), nullable=False),
     sa.Column('detail', sa.Text(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_at', PRECISE_DATETIME, nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
@@ -66,8 +70,8 @@ def upgrade():
     sa.Column('report_count', sa.BigInteger(), nullable=False),
     sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
     sa.Column('rpc_version', sa.String(length=32), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', PRECISE_DATETIME, nullable=False),
+    sa.Column('updated_at', PRECISE_DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('host', 'binary', name='uq_services_host_binary')
     )
@@ -78,8 +82,8 @@ def upgrade():
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', PRECISE_DATETIME, nullable=False),
+    sa.Column('updated_at', PRECISE_DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('volumes',
@@ -102,8 +106,8 @@ def upgrade():
     sa.Column('terminated_at', sa.DateTime(), nullable=True),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', PRECISE_DATETIME, nullable=False),
+    sa.Column('updated_at', PRECISE_DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('volumes', schema=None) as batch_op:
@@ -117,8 +121,8 @@ def upgrade():
     sa.Column('resource_id', sa.String(length=36), nullable=False),
     sa.Column('operation', sa.String(length=40), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', PRECISE_DATETIME, nullable=False),
+    sa.Column('updated_at', PRECISE_DATETIME, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('resource_type', 'resource_id', name='uq_workers_resource')
     )

@@ -6,11 +6,15 @@ Create Date: 2026-11-23 13:02:54.111651
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
+
+# Microseconds on MySQL/MariaDB too, as common/db/models.py PreciseDateTime.
+PRECISE_DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def upgrade():
@@ -40,8 +44,8 @@ def upgrade():
     sa.Column('provider_location', sa.String(length=255), nullable=True),
     sa.Column('deleted', sa.Boolean(), nullable=False),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', PRECISE_DATETIME, nullable=False),
+    sa.Column('updated_at', PRECISE_DATETIME, nullable=True),
     sa.ForeignKeyConstraint(['volume_id'], ['volumes.id'], ),
     sa.PrimaryKeyConstraint('id')
     )

@@ -1,0 +1,203 @@
+"""/snapshots: create, list, show, update, delete, metadata and the snapshot admin actions.
+
+A volume's snapshot chain (seed 000: newest first) is `GET /snapshots/detail?volume_id=<id>`,
+whose default order is created_at descending."""
+
+import flask
+
+from api import microversion, schemas, views
+from api.routes.helpers import (
+    accepted,
+    as_bool,
+    ctx,
+    json_body,
+    paging,
+    parse_dict_arg,
+    reply,
+    require_admin,
+)
+from common import exception
+from common.db import api as db
+
+bp = flask.Blueprint("snapshots", __name__)
+
+SORT_KEYS = {"id": "id", "name": "name", "status": "status", "size": "volume_size",
+             "created_at": "created_at", "updated_at": "updated_at",
+             "volume_id": "volume_id", "project_id": "project_id"}
+NON_FILTER_ARGS = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants",
+                   "offset", "with_count"}
+
+
+def _requests():
+    return flask.current_app.config["snapshot_requests"]
+
+
+def _filters():
+    filters = {}
+    for key, value in flask.request.args.items():
+        if key in NON_FILTER_ARGS:
+            continue
+        if key in ("name", "display_name"):
+            filters["name"] = value
+        elif key in ("status", "volume_id"):
+            filters[key] = value
+        elif key == "metadata" and microversion.at_least((3, 22)):
+            filters["metadata"] = parse_dict_arg(value, "metadata")
+        elif key == "project_id" and ctx().is_admin:
+            filters[key] = value
+        else:
+            raise exception.InvalidInput(reason="Invalid filters %s are found in query "
+                                                "options." % key)
+    return filters
+
+
+def _list(detail):
+    limit, marker, keys, dirs = paging(SORT_KEYS)
+    all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
+                                              "all_tenants")
+    snapshots = db.snapshot_get_all(ctx(), filters=_filters(), marker=marker, limit=limit,
+                                    sort_keys=[SORT_KEYS[k] for k in keys], sort_dirs=dirs,
+                                    all_projects=all_projects)
+    items = [views.snapshot(s, ctx(), detail=detail) for s in snapshots]
+    body = {"snapshots": items}
+    links = views.collection_links("snapshots", items, limit)
+    if links:
+        body["snapshots_links"] = links
+    return reply(body)
+
+
+@bp.get("/snapshots")
+def index(project_id):
+    return _list(detail=False)
+
+
+@bp.get("/snapshots/detail")
+def detail(project_id):
+    return _list(detail=True)
+
+
+@bp.post("/snapshots")
+def create(project_id):
+    body = json_body(schemas.snapshot_create)["snapshot"]
+    force = body.get("force")
+    in_use_allowed = microversion.at_least((3, 66))
+    if force is not None:
+        force = as_bool(force, "force")
+        if in_use_allowed and not force:
+            # 3.66: force is only kept for old clients; false would contradict the default.
+            raise exception.InvalidInput(reason="Since microversion 3.66 the force flag may "
+                                                "only be true, or left out.")
+    snapshot = _requests().create(
+        ctx(), body["volume_id"], force=bool(force),
+        name=body.get("name", body.get("display_name")),
+        description=body.get("description", body.get("display_description")),
+        metadata=body.get("metadata") or {}, in_use_allowed=in_use_allowed)
+    return reply({"snapshot": views.snapshot(snapshot, ctx())}, 202)
+
+
+@bp.get("/snapshots/<snapshot_id>")
+def show(project_id, snapshot_id):
+    return reply({"snapshot": views.snapshot(db.snapshot_get(ctx(), snapshot_id), ctx())})
+
+
+@bp.put("/snapshots/<snapshot_id>")
+def update(project_id, snapshot_id):
+    body = json_body(schemas.snapshot_update)["snapshot"]
+    if not body:
+        raise exception.InvalidInput(reason="nothing to update")
+    values = {}
+    for field, legacy in (("name", "display_name"), ("description", "display_description")):
+        if field in body:
+            values[field] = body[field]
+        elif legacy in body:
+            values[field] = body[legacy]
+    db.snapshot_get(ctx(), snapshot_id)
+    return reply({"snapshot": views.snapshot(db.snapshot_update(snapshot_id, values), ctx())})
+
+
+@bp.delete("/snapshots/<snapshot_id>")
+def delete(project_id, snapshot_id):
+    _requests().delete(ctx(), snapshot_id)
+    return accepted()
+
+
+# --- admin actions ----------------------------------------------------------------------------
+
+def _reset_status(snapshot_id, args):
+    require_admin()
+    schemas.validate(args, schemas.snapshot_reset_status_action)
+    _requests().reset_status(ctx(), snapshot_id, args["status"])
+    return accepted()
+
+
+def _force_delete(snapshot_id, args):
+    require_admin()
+    _requests().delete(ctx(), snapshot_id, force=True)
+    return accepted()
+
+
+ACTIONS = {"os-reset_status": _reset_status, "os-force_delete": _force_delete}
+
+
+@bp.post("/snapshots/<snapshot_id>/action")
+def action(project_id, snapshot_id):
+    body = json_body()
+    if len(body) != 1:
+        raise exception.InvalidInput(reason="exactly one action per request")
+    name, args = next(iter(body.items()))
+    if name not in ACTIONS:
+        raise exception.InvalidInput(reason="There is no such action: %s" % name)
+    if not isinstance(args, dict):
+        args = {}
+    db.snapshot_get(ctx(), snapshot_id)
+    return ACTIONS[name](snapshot_id, args)
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+def _metadata_of(snapshot_id):
+    return {m.key: m.value for m in db.snapshot_get(ctx(), snapshot_id).snapshot_metadata}
+
+
+@bp.get("/snapshots/<snapshot_id>/metadata")
+def metadata_index(project_id, snapshot_id):
+    return reply({"metadata": _metadata_of(snapshot_id)})
+
+
+@bp.post("/snapshots/<snapshot_id>/metadata")
+def metadata_create(project_id, snapshot_id):
+    metadata = json_body(schemas.metadata_body)["metadata"]
+    db.snapshot_get(ctx(), snapshot_id)
+    return reply({"metadata": db.snapshot_metadata_update(snapshot_id, metadata, False)})
+
+
+@bp.put("/snapshots/<snapshot_id>/metadata")
+def metadata_replace(project_id, snapshot_id):
+    metadata = json_body(schemas.metadata_body)["metadata"]
+    db.snapshot_get(ctx(), snapshot_id)
+    return reply({"metadata": db.snapshot_metadata_update(snapshot_id, metadata, True)})
+
+
+@bp.get("/snapshots/<snapshot_id>/metadata/<key>")
+def metadata_show(project_id, snapshot_id, key):
+    metadata = _metadata_of(snapshot_id)
+    if key not in metadata:
+        raise exception.SnapshotMetadataNotFound(snapshot_id=snapshot_id, key=key)
+    return reply({"meta": {key: metadata[key]}})
+
+
+@bp.put("/snapshots/<snapshot_id>/metadata/<key>")
+def metadata_update(project_id, snapshot_id, key):
+    meta = json_body(schemas.metadata_item_body)["meta"]
+    if key not in meta:
+        raise exception.BadRequest("Request body and URI mismatch")
+    db.snapshot_get(ctx(), snapshot_id)
+    db.snapshot_metadata_update(snapshot_id, meta, False)
+    return reply({"meta": meta})
+
+
+@bp.delete("/snapshots/<snapshot_id>/metadata/<key>")
+def metadata_delete(project_id, snapshot_id, key):
+    db.snapshot_get(ctx(), snapshot_id)
+    db.snapshot_metadata_delete(snapshot_id, key)
+    return reply({}, 200)

@@ -1,0 +1,210 @@
+"""The request-handling layer of the volume actions and of manage/unmanage: check input
+against state, write the database, cast to the volume service. Never touches storage.
+
+Admin-only actions (Cinder's defaults): os-reset_status, os-force_delete,
+os-extend_volume_completion, os-unmanage, manage existing and the manageable list."""
+
+import logging
+
+from common import exception, volume_status
+from common.db import api as db
+from common.db import volume_actions_api as adb
+from volume_worker import rpcapi as volume_rpcapi
+
+LOG = logging.getLogger(__name__)
+
+ATTACH_STATUSES = ("attached", "detached")
+# Cinder's VolumeMigrationStatus values; "none" clears it.
+MIGRATION_STATUSES = ("migrating", "error", "success", "completing", "none", "starting")
+DELETABLE_STATUSES = ("available", "error", "error_restoring", "error_extending",
+                      "error_managing")
+DELETE_REFUSED = ("Volume status must be available or error or error_restoring or "
+                  "error_extending or error_managing and must not be migrating, attached, "
+                  "belong to a group, have snapshots or be disassociated from snapshots after "
+                  "volume transfer.")
+
+
+def require_admin(ctx):
+    if not ctx.is_admin:
+        raise exception.Forbidden()
+
+
+class VolumeActions:
+    def __init__(self):
+        self.volume_rpcapi = volume_rpcapi.VolumeAPI()
+
+    # --- admin status reset ------------------------------------------------------------------
+
+    def reset_status(self, ctx, volume_id, status=None, attach_status=None,
+                     migration_status=None):
+        require_admin(ctx)
+        values = {}
+        if status is not None:
+            status = status.lower()
+            if status not in adb.ALL_VOLUME_STATUSES:
+                raise exception.InvalidInput(reason="Invalid status: %s" % status)
+            values["status"] = status
+        if attach_status is not None:
+            attach_status = attach_status.lower()
+            if attach_status not in ATTACH_STATUSES:
+                raise exception.InvalidInput(reason="Invalid attach_status: %s"
+                                             % attach_status)
+            values["attach_status"] = attach_status
+        if migration_status is not None:
+            migration_status = migration_status.lower()
+            if migration_status not in MIGRATION_STATUSES:
+                raise exception.InvalidInput(reason="Invalid migration_status: %s"
+                                             % migration_status)
+            values["migration_status"] = None if migration_status == "none" \
+                else migration_status
+        if not values:
+            raise exception.InvalidInput(reason="Must specify 'status', 'attach_status' or "
+                                                "'migration_status' for update.")
+        db.volume_get(ctx, volume_id)  # 404 before anything else
+        old = adb.volume_reset_status(volume_id, values)
+        LOG.warning("Volume %s statuses reset by admin from %s to %s (operation in flight, if "
+                    "any, abandoned)", volume_id, old, values)
+
+    # --- force delete and unmanage -----------------------------------------------------------
+
+    def force_delete(self, ctx, volume_id):
+        require_admin(ctx)
+        self._remove(ctx, volume_id, "deleting", "delete", expected_status=None)
+
+    def unmanage(self, ctx, volume_id):
+        require_admin(ctx)
+        # error_unmanaging too: a failed unmanage touched no storage and may be retried.
+        self._remove(ctx, volume_id, "unmanaging", "unmanage",
+                     expected_status=DELETABLE_STATUSES + ("error_unmanaging",))
+
+    def _remove(self, ctx, volume_id, to_status, operation, expected_status):
+        for _attempt in range(3):
+            volume = db.volume_get(ctx, volume_id)
+            result = adb.volume_begin_removal(volume, to_status, operation,
+                                              expected_status=expected_status)
+            if result is not None:
+                break
+            again = db.volume_get(ctx, volume_id)
+            if again.host == volume.host:
+                raise exception.InvalidVolume(reason=DELETE_REFUSED)
+            # The scheduler placed it between the read and the update: read again.
+        else:
+            raise exception.InvalidVolume(reason=DELETE_REFUSED)
+        if result == "cast":
+            if operation == "delete":
+                self.volume_rpcapi.delete_volume(ctx, volume.host, volume_id)
+            else:
+                self.volume_rpcapi.unmanage_volume(ctx, volume.host, volume_id)
+        LOG.info("Volume %s %s accepted (was %s)", volume_id, operation, volume.status)
+
+    # --- flags -------------------------------------------------------------------------------
+
+    def set_bootable(self, ctx, volume_id, bootable):
+        db.volume_get(ctx, volume_id)
+        if not adb.volume_set_bootable(volume_id, bootable):
+            raise exception.InvalidVolume(reason="The volume cannot be updated during "
+                                                 "maintenance.")
+
+    def update_readonly_flag(self, ctx, volume_id, readonly):
+        db.volume_get(ctx, volume_id)
+        if not adb.admin_metadata_set(volume_id, "readonly", str(bool(readonly)),
+                                      expected_status="available"):
+            raise exception.InvalidVolume(reason="Volume status must be available to update "
+                                                 "readonly flag.")
+
+    # --- image metadata ----------------------------------------------------------------------
+
+    def show_image_metadata(self, ctx, volume_id):
+        db.volume_get(ctx, volume_id)
+        return adb.glance_metadata_get(volume_id)
+
+    def set_image_metadata(self, ctx, volume_id, metadata):
+        db.volume_get(ctx, volume_id)
+        merged = adb.glance_metadata_update(volume_id, metadata)
+        if merged is None:
+            raise exception.InvalidVolume(reason="The volume metadata cannot be updated when "
+                                                 "the volume is in maintenance mode.")
+        return merged
+
+    def unset_image_metadata(self, ctx, volume_id, key):
+        db.volume_get(ctx, volume_id)
+        result = adb.glance_metadata_delete(volume_id, key)
+        if result == "refused":
+            raise exception.InvalidVolume(reason="The volume metadata cannot be deleted when "
+                                                 "the volume is in maintenance mode.")
+        if result == "missing":
+            raise exception.NotFound("Metadata item was not found")
+
+    # --- extend completion (3.71) ------------------------------------------------------------
+
+    def extend_volume_completion(self, ctx, volume_id, error):
+        require_admin(ctx)
+        volume = db.volume_get(ctx, volume_id)
+        if volume.status != "extending":
+            raise exception.InvalidVolume(reason="Volume status must be 'extending', "
+                                                 "currently %s." % volume.status)
+        meta = adb.admin_metadata_get(volume_id)
+        if "extend_new_size" not in meta:
+            # Only an extend of an attached volume (3.42) waits for the compute service's
+            # feedback; Lamina has no attachments yet, so nothing ever waits.
+            raise exception.InvalidVolume(reason="The volume is not waiting for external "
+                                                 "feedback on an extend operation.")
+        raise exception.InvalidVolume(reason="completing an attached volume's extend is not "
+                                             "supported yet")
+
+    # --- manage existing ---------------------------------------------------------------------
+
+    @staticmethod
+    def resolve_pool(host):
+        """'host@backend#pool', or 'host@backend' of a back end with a single pool."""
+        if "#" in host:
+            pool = db.pool_get(host)
+            if pool is None:
+                raise exception.ServiceNotFound(service=host)
+            return pool
+        pools = db.pool_get_all(host=host)
+        if not pools:
+            raise exception.ServiceNotFound(service=host)
+        if len(pools) > 1:
+            raise exception.InvalidInput(reason="back end %s has several pools (%s); name one "
+                                                "as host@backend#pool"
+                                         % (host, ", ".join(p.pool_name for p in pools)))
+        return pools[0]
+
+    def manage(self, ctx, volume_requests, host, ref, name=None, description=None,
+               volume_type=None, availability_zone=None, metadata=None, bootable=False):
+        require_admin(ctx)
+        pool = self.resolve_pool(host)
+        vtype = volume_requests.resolve_type(volume_type)
+        backend_name = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
+        if backend_name and backend_name != pool.volume_backend_name:
+            raise exception.InvalidInput(
+                reason="volume type %s asks for back end %s; %s is %s"
+                       % (vtype.name, backend_name, pool.name, pool.volume_backend_name))
+        zone = availability_zone or pool.availability_zone or volume_requests.default_zone()
+        if pool.availability_zone and zone != pool.availability_zone:
+            raise exception.InvalidInput(reason="Availability zone '%s' is invalid for %s."
+                                         % (zone, pool.name))
+        volume = adb.volume_create_managing({
+            "project_id": ctx.project_id, "user_id": ctx.user_id, "name": name,
+            "description": description, "availability_zone": zone,
+            "volume_type_id": vtype.id, "bootable": bool(bootable),
+        }, metadata, backend_host=pool.host)
+        try:
+            self.volume_rpcapi.manage_existing(ctx, pool.host, volume.id, pool.name, ref)
+        except Exception as exc:
+            volume_status.fail_operation(ctx, volume.id, "managing", "error_managing",
+                                         volume_status.EVENT_MANAGE, "manage existing volume",
+                                         "the volume service could not be reached (%s)" % exc)
+            raise exception.ServiceBusy(service="volume")
+        LOG.info("Manage of %s on %s accepted as volume %s", ref, pool.name, volume.id)
+        return db.volume_get(ctx, volume.id)
+
+    def manageable_volumes(self, ctx, host):
+        """What the back end host@backend holds that no volume owns (and what it does)."""
+        require_admin(ctx)
+        if "#" in host:
+            host = host.split("#")[0]
+        if not db.pool_get_all(host=host):
+            raise exception.ServiceNotFound(service=host)
+        return self.volume_rpcapi.get_manageable_volumes(ctx, host)
