@@ -40,6 +40,8 @@ test-integration: venv services
 
 bench: venv services
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.rbd
+	$(BIN)/python -m bench.actions
 
 lint: venv
 	$(BIN)/ruff check .

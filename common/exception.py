@@ -139,6 +139,10 @@ class DriverError(LaminaException):
     message = "Storage back end error: %(reason)s"
 
 
+class SnapshotIsBusy(DriverError):
+    message = "Snapshot %(snapshot_id)s is busy: %(reason)s"
+
+
 class InjectedFailure(DriverError):
     """Raised by the fault-injection hook that tests use to fail one flow task."""
 

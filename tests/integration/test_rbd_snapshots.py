@@ -97,7 +97,18 @@ def test_snapshot_clone_and_revert_keep_the_data(stack):
     assert holds(stack, volume.id, "0xab")
     assert c.volume_snapshots.get(snap.id).status == "available"
 
-    # deleting the snapshot flattens the volume cloned from it, whose data stays
+    # while a snapshot of its clone depends on it, the snapshot cannot go: it stays available
+    # and the user is told why
+    c.volume_snapshots.delete(snap)
+    scenarios.wait_for(lambda: stack.request(
+        "GET", "/messages?resource_uuid=" + snap.id, version="3.3").json()["messages"])
+    assert wait_snapshot(c, snap.id).status == "available"
+    msg = stack.request("GET", "/messages?resource_uuid=" + snap.id,
+                        version="3.3").json()["messages"][0]
+    assert "depend" in msg["user_message"]
+    c.volume_snapshots.delete(snap2)
+    scenarios.wait_for(lambda: rbd_snaps("volume-" + from_snap.id) == [])
+    # now deleting it flattens the volume cloned from it, whose data stays
     c.volume_snapshots.delete(snap)
     scenarios.wait_for(lambda: rbd_snaps("volume-" + volume.id) == [])
     assert "parent" not in ceph.rbd_info("volume-" + from_snap.id)

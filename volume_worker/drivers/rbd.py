@@ -229,7 +229,15 @@ class RBDDriver(base.VolumeDriver):
                         return
                     self._flatten_children(ioctx, image, name)
                     if image.is_protected_snap(name):
-                        image.unprotect_snap(name)
+                        try:
+                            image.unprotect_snap(name)
+                        except rbd.ImageBusy:
+                            # A volume cloned from it has snapshots of its own, taken while
+                            # it was a clone: they keep this one as their parent.
+                            raise exception.SnapshotIsBusy(
+                                snapshot_id=snapshot.id,
+                                reason="snapshots of volumes created from it still depend on "
+                                       "it; delete those snapshots first")
                     image.remove_snap(name)
             except rbd.ImageNotFound:
                 LOG.info("RBD image of volume %s already gone", volume.id)

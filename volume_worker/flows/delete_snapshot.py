@@ -2,7 +2,8 @@
 
 Tasks, in order (each has a revert):
   check_deleting           the snapshot is `deleting` and its volume lives on this host;
-                           revert: `error_deleting`, workers row released, user told why
+                           revert: `error_deleting` (`available` when the back end says
+                           others still depend on it), workers row released, user told why
   delete_snapshot_storage  the driver removes it (volumes cloned from it are made independent
                            first); revert: nothing can bring it back, so it only logs
   mark_deleted             soft-delete the row and release the workers row (one transaction);
@@ -40,7 +41,10 @@ class CheckDeleting(task.Task):
 
     def revert(self, ctxt, snapshot_id, flow_failures, **kwargs):
         fault.check(FLOW + ".check_deleting.revert")
-        volume_status.fail_snapshot_operation(ctxt, snapshot_id, "deleting", "error_deleting",
+        # Busy (others depend on it) is not damage: like Cinder, the snapshot stays usable.
+        busy = any(f.check(exception.SnapshotIsBusy) for f in flow_failures.values())
+        volume_status.fail_snapshot_operation(ctxt, snapshot_id, "deleting",
+                                              "available" if busy else "error_deleting",
                                               volume_status.EVENT_SNAPSHOT_DELETE,
                                               "delete snapshot",
                                               common.failure_reason(flow_failures))
