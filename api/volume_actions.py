@@ -1,11 +1,14 @@
 """The request-handling layer of the volume actions and of manage/unmanage: check input
 against state, write the database, cast to the volume service. Never touches storage.
 
-Admin-only actions (Cinder's defaults): os-reset_status, os-force_delete,
-os-extend_volume_completion, os-unmanage, manage existing and the manageable list."""
+Policy rules are Cinder's names (api/policy.py). Admin-only by default: os-reset_status,
+os-force_delete, os-extend_volume_completion, os-unmanage, manage existing and the manageable
+list. The volume is read (project scoped: 404 for another project's) before the rule is
+checked on it (403)."""
 
 import logging
 
+from api import policy
 from common import exception, volume_status
 from common.db import api as db
 from common.db import volume_actions_api as adb
@@ -24,9 +27,22 @@ DELETE_REFUSED = ("Volume status must be available or error or error_restoring o
                   "volume transfer.")
 
 
-def require_admin(ctx):
-    if not ctx.is_admin:
-        raise exception.Forbidden()
+# Rules Cinder has that api/policy.py may not register yet -> the registered rule whose
+# default is the same.
+_FALLBACK = {
+    "volume_extension:volume_image_metadata:show": "volume:get",
+    "volume_extension:volume_image_metadata:set": "volume:update_volume_metadata",
+    "volume_extension:volume_image_metadata:remove": "volume:delete_volume_metadata",
+    "volume_extension:volume_admin_actions:extend_volume_completion":
+        "volume_extension:volume_admin_actions:reset_status",
+    "volume_extension:list_manageable": "volume_extension:volume_manage",
+}
+
+
+def authorize(ctx, rule, target=None):
+    if rule in _FALLBACK and rule not in policy.get_enforcer().registered_rules:
+        rule = _FALLBACK[rule]
+    policy.authorize(ctx, rule, target)
 
 
 class VolumeActions:
@@ -37,7 +53,8 @@ class VolumeActions:
 
     def reset_status(self, ctx, volume_id, status=None, attach_status=None,
                      migration_status=None):
-        require_admin(ctx)
+        authorize(ctx, "volume_extension:volume_admin_actions:reset_status",
+                  db.volume_get(ctx, volume_id))
         values = {}
         if status is not None:
             status = status.lower()
@@ -60,7 +77,6 @@ class VolumeActions:
         if not values:
             raise exception.InvalidInput(reason="Must specify 'status', 'attach_status' or "
                                                 "'migration_status' for update.")
-        db.volume_get(ctx, volume_id)  # 404 before anything else
         old = adb.volume_reset_status(volume_id, values)
         LOG.warning("Volume %s statuses reset by admin from %s to %s (operation in flight, if "
                     "any, abandoned)", volume_id, old, values)
@@ -68,11 +84,12 @@ class VolumeActions:
     # --- force delete and unmanage -----------------------------------------------------------
 
     def force_delete(self, ctx, volume_id):
-        require_admin(ctx)
+        authorize(ctx, "volume_extension:volume_admin_actions:force_delete",
+                  db.volume_get(ctx, volume_id))
         self._remove(ctx, volume_id, "deleting", "delete", expected_status=None)
 
     def unmanage(self, ctx, volume_id):
-        require_admin(ctx)
+        authorize(ctx, "volume_extension:volume_unmanage", db.volume_get(ctx, volume_id))
         # error_unmanaging too: a failed unmanage touched no storage and may be retried.
         self._remove(ctx, volume_id, "unmanaging", "unmanage",
                      expected_status=DELETABLE_STATUSES + ("error_unmanaging",))
@@ -100,13 +117,13 @@ class VolumeActions:
     # --- flags -------------------------------------------------------------------------------
 
     def set_bootable(self, ctx, volume_id, bootable):
-        db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume:update_bootable", db.volume_get(ctx, volume_id))
         if not adb.volume_set_bootable(volume_id, bootable):
             raise exception.InvalidVolume(reason="The volume cannot be updated during "
                                                  "maintenance.")
 
     def update_readonly_flag(self, ctx, volume_id, readonly):
-        db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume:update_readonly_flag", db.volume_get(ctx, volume_id))
         if not adb.admin_metadata_set(volume_id, "readonly", str(bool(readonly)),
                                       expected_status="available"):
             raise exception.InvalidVolume(reason="Volume status must be available to update "
@@ -115,11 +132,13 @@ class VolumeActions:
     # --- image metadata ----------------------------------------------------------------------
 
     def show_image_metadata(self, ctx, volume_id):
-        db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_image_metadata:show",
+                  db.volume_get(ctx, volume_id))
         return adb.glance_metadata_get(volume_id)
 
     def set_image_metadata(self, ctx, volume_id, metadata):
-        db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_image_metadata:set",
+                  db.volume_get(ctx, volume_id))
         merged = adb.glance_metadata_update(volume_id, metadata)
         if merged is None:
             raise exception.InvalidVolume(reason="The volume metadata cannot be updated when "
@@ -127,7 +146,8 @@ class VolumeActions:
         return merged
 
     def unset_image_metadata(self, ctx, volume_id, key):
-        db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_image_metadata:remove",
+                  db.volume_get(ctx, volume_id))
         result = adb.glance_metadata_delete(volume_id, key)
         if result == "refused":
             raise exception.InvalidVolume(reason="The volume metadata cannot be deleted when "
@@ -138,8 +158,8 @@ class VolumeActions:
     # --- extend completion (3.71) ------------------------------------------------------------
 
     def extend_volume_completion(self, ctx, volume_id, error):
-        require_admin(ctx)
         volume = db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_admin_actions:extend_volume_completion", volume)
         if volume.status != "extending":
             raise exception.InvalidVolume(reason="Volume status must be 'extending', "
                                                  "currently %s." % volume.status)
@@ -173,7 +193,7 @@ class VolumeActions:
 
     def manage(self, ctx, volume_requests, host, ref, name=None, description=None,
                volume_type=None, availability_zone=None, metadata=None, bootable=False):
-        require_admin(ctx)
+        authorize(ctx, "volume_extension:volume_manage")
         pool = self.resolve_pool(host)
         vtype = volume_requests.resolve_type(volume_type)
         backend_name = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
@@ -202,7 +222,7 @@ class VolumeActions:
 
     def manageable_volumes(self, ctx, host):
         """What the back end host@backend holds that no volume owns (and what it does)."""
-        require_admin(ctx)
+        authorize(ctx, "volume_extension:list_manageable")
         if "#" in host:
             host = host.split("#")[0]
         if not db.pool_get_all(host=host):

@@ -7,7 +7,7 @@ import flask
 
 from api import microversion, schemas, views
 from api.routes.helpers import as_bool, ctx, json_body, reply
-from api.volume_actions import VolumeActions
+from api.volume_actions import VolumeActions, authorize
 from common import exception
 
 bp = flask.Blueprint("manageable", __name__)
@@ -63,6 +63,7 @@ def _manage():
 
 
 def _list(detail):
+    authorize(ctx(), "volume_extension:list_manageable")
     args = flask.request.args
     host = args.get("host")
     if not host:
@@ -115,13 +116,11 @@ def manage_extension(project_id):
 
 @bp.get("/os-volume-manage")
 def index_extension(project_id):
-    _require_admin()
     return _list(detail=False)
 
 
 @bp.get("/os-volume-manage/detail")
 def detail_extension(project_id):
-    _require_admin()
     return _list(detail=True)
 
 
@@ -136,17 +135,10 @@ def manage(project_id):
 @bp.get("/manageable_volumes")
 def index(project_id):
     microversion.require((3, 8))
-    _require_admin()
     return _list(detail=False)
 
 
 @bp.get("/manageable_volumes/detail")
 def detail(project_id):
     microversion.require((3, 8))
-    _require_admin()
     return _list(detail=True)
-
-
-def _require_admin():
-    if not ctx().is_admin:
-        raise exception.Forbidden()
