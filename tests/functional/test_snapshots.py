@@ -277,3 +277,82 @@ def test_snapshot_delete_refused_while_a_volume_is_made_from_it(make_stack):
     assert stack.wait_volume(new["id"], ("available", "error"), timeout=60)["status"] == \
         "available"
     assert stack.request("DELETE", "/snapshots/" + snap["id"]).status_code == 202
+
+
+def revert(stack, volume_id, snapshot_id, version="3.40", **kwargs):
+    return stack.request("POST", "/volumes/%s/action" % volume_id,
+                         {"revert": {"snapshot_id": snapshot_id}}, version=version, **kwargs)
+
+
+def test_revert_to_latest_snapshot(stack):
+    volume = available_volume(stack)
+    path = volume_path(stack, volume["id"])
+    write_at(path, 4096, b"version-1")
+    old = snapshot_of(stack, volume["id"])
+    write_at(path, 4096, b"version-2")
+    latest = snapshot_of(stack, volume["id"])
+    write_at(path, 4096, b"version-3")
+    # before 3.40 the action does not exist
+    assert revert(stack, volume["id"], latest["id"], version="3.39").status_code == 404
+    resp = revert(stack, volume["id"], old["id"])
+    assert resp.status_code == 400 and "not the latest" in resp.text
+    other = available_volume(stack)
+    resp = revert(stack, other["id"], latest["id"])
+    assert resp.status_code == 400
+    assert revert(stack, volume["id"], latest["id"], token="eve:p2",
+                  project="p2").status_code == 404
+    assert read_at(path, 4096, 9) == b"version-3"  # nothing happened so far
+    assert revert(stack, volume["id"], latest["id"]).status_code == 202
+    assert stack.wait_volume(volume["id"], ("available", "error"))["status"] == "available"
+    assert read_at(volume_path(stack, volume["id"]), 4096, 9) == b"version-2"
+    assert stack.wait_snapshot(latest["id"], ("available",))["status"] == "available"
+    assert db.worker_get_all() == []
+
+
+def test_revert_refused_after_extend(stack):
+    volume = available_volume(stack)
+    snap = snapshot_of(stack, volume["id"])
+    resp = stack.request("POST", "/volumes/%s/action" % volume["id"],
+                         {"os-extend": {"new_size": 2}})
+    assert resp.status_code == 202
+    stack.wait_volume(volume["id"], ("available",))
+    resp = revert(stack, volume["id"], snap["id"])
+    assert resp.status_code == 400 and "size" in resp.text
+
+
+@pytest.mark.parametrize("step", ["revert_to_snapshot.check_reverting",
+                                  "revert_to_snapshot.revert_storage",
+                                  "revert_to_snapshot.mark_reverted"])
+def test_revert_failure_at_each_step(make_stack, step):
+    stack = make_stack()
+    volume = available_volume(stack)
+    snap = snapshot_of(stack, volume["id"])
+    stack.override("fail_points", [step], group="debug")
+    assert revert(stack, volume["id"], snap["id"]).status_code == 202
+    # as Cinder: the volume goes to error (its data may be part-way), the snapshot stays
+    assert stack.wait_volume(volume["id"], ("error", "available"))["status"] == "error"
+    assert stack.wait_snapshot(snap["id"], ("available", "restoring"))["status"] == \
+        "available"
+    assert db.worker_get_all() == []
+    msgs = stack.request("GET", "/messages?resource_uuid=" + volume["id"],
+                         version="3.3").json()["messages"]
+    assert len(msgs) == 1 and step in msgs[0]["user_message"]
+    assert [p for p in stack.volume_files() if p.endswith(".reverting")] == []
+    assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 1
+
+
+def test_extend_and_delete_race_exactly_one_wins(stack):
+    for _ in range(5):
+        volume = available_volume(stack)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            ext = pool.submit(stack.request, "POST", "/volumes/%s/action" % volume["id"],
+                              {"os-extend": {"new_size": 2}})
+            dele = pool.submit(stack.request, "DELETE", "/volumes/" + volume["id"])
+            codes = sorted([ext.result().status_code, dele.result().status_code])
+        assert codes == [202, 400], codes
+        if ext.result().status_code == 202:
+            stack.wait_volume(volume["id"], ("available",))
+            assert stack.request("DELETE", "/volumes/" + volume["id"]).status_code == 202
+        stack.wait_volume(volume["id"], ("deleted",))
+    assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 0
+    assert stack.volume_files() == []

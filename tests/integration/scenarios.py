@@ -136,3 +136,63 @@ def run_cinderclient_api_scenario(url, backend_name, api="v2"):
     wait_for(gone)
     cinder.volume_types.delete(vtype)
     return volume.id
+
+
+def run_snapshot_sdk_scenario(url, api="v3"):
+    """Snapshot, a volume from it, a clone, the chain, cascade delete: openstacksdk."""
+    bs = sdk_connection(url, api).block_storage
+    volume = bs.wait_for_status(bs.create_volume(size=1, name="origin"), "available",
+                                failures=["error"], wait=60)
+    first = bs.wait_for_status(bs.create_snapshot(volume_id=volume.id, name="first"),
+                               "available", failures=["error"], wait=60)
+    second = bs.wait_for_status(bs.create_snapshot(volume_id=volume.id, name="second",
+                                                   metadata={"k": "v"}),
+                                "available", failures=["error"], wait=60)
+    assert bs.get_snapshot(second.id).metadata == {"k": "v"}
+    chain = [s.name for s in bs.snapshots(details=True, volume_id=volume.id)]
+    assert chain == ["second", "first"], chain
+    from_snap = bs.wait_for_status(bs.create_volume(size=2, snapshot_id=first.id),
+                                   "available", failures=["error"], wait=60)
+    assert from_snap.snapshot_id == first.id and from_snap.size == 2
+    clone = bs.wait_for_status(bs.create_volume(size=1, source_volume_id=volume.id),
+                               "available", failures=["error"], wait=60)
+    assert clone.source_volume_id == volume.id
+    bs.delete_volume(from_snap)
+    bs.delete_volume(clone)
+    bs.wait_for_delete(from_snap, wait=60)
+    bs.delete_snapshot(first)
+    bs.wait_for_delete(first, wait=60)
+    bs.delete_volume(volume, cascade=True)
+    bs.wait_for_delete(volume, wait=60)
+    assert list(bs.snapshots(volume_id=volume.id)) == []
+
+
+def run_snapshot_cli_scenario(url):
+    rc, out = cinder_cli(url, "create", "--name", "cli-origin", "1")
+    assert rc == 0, out
+    volume_id = table_field(out, "id")
+    wait_for(lambda: table_field(cinder_cli(url, "show", volume_id)[1], "status")
+             == "available")
+    rc, out = cinder_cli(url, "snapshot-create", "--name", "cli-snap", volume_id)
+    assert rc == 0, out
+    snapshot_id = table_field(out, "id")
+    wait_for(lambda: table_field(cinder_cli(url, "snapshot-show", snapshot_id)[1], "status")
+             == "available")
+    rc, out = cinder_cli(url, "snapshot-list", "--volume-id", volume_id)
+    assert rc == 0 and snapshot_id in out, out
+    rc, out = cinder_cli(url, "create", "--snapshot-id", snapshot_id, "--name", "cli-copy")
+    assert rc == 0, out
+    copy_id = table_field(out, "id")
+    wait_for(lambda: table_field(cinder_cli(url, "show", copy_id)[1], "status")
+             == "available")
+    rc, out = cinder_cli(url, "delete", volume_id)
+    assert rc != 0 and "snapshots" in out, out  # refused: it has snapshots
+    rc, out = cinder_cli(url, "delete", "--cascade", volume_id)
+    assert rc == 0, out
+    rc, out = cinder_cli(url, "delete", copy_id)
+    assert rc == 0, out
+    for vid in (volume_id, copy_id):
+        wait_for(lambda vid=vid: "No volume with a name or ID" in cinder_cli(url, "show",
+                                                                              vid)[1])
+    rc, out = cinder_cli(url, "snapshot-show", snapshot_id)
+    assert rc != 0, out

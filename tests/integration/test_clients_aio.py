@@ -32,3 +32,15 @@ def test_cinderclient_python_api_v2(aio):
 
 def test_cinderclient_python_api_v3(aio):
     scenarios.run_cinderclient_api_scenario(aio.url, "file", api="v3")
+
+
+def test_snapshots_openstacksdk(aio):
+    scenarios.run_snapshot_sdk_scenario(aio.url, api="v3")
+
+
+def test_snapshots_openstacksdk_v2(aio):
+    scenarios.run_snapshot_sdk_scenario(aio.url, api="v2")
+
+
+def test_snapshots_cinder_cli(aio):
+    scenarios.run_snapshot_cli_scenario(aio.url)
