@@ -79,6 +79,31 @@ def test_sdk_scenario(deployed):
     scenarios.run_sdk_scenario(deployed.url, "file", api="v2")
 
 
+def test_snapshot_scenario(deployed):
+    """Snapshot, volume from snapshot, clone and cascade delete over RabbitMQ: the volume
+    from a snapshot lands on its source's node whatever the weigher prefers."""
+    scenarios.run_snapshot_sdk_scenario(deployed.url, api="v3")
+    scenarios.run_snapshot_cli_scenario(deployed.url)
+    origin = create_and_wait(deployed, 1)[0]
+    snap = deployed.request("POST", "/snapshots",
+                            {"snapshot": {"volume_id": origin["id"]}}).json()["snapshot"]
+    scenarios.wait_for(lambda: deployed.request("GET", "/snapshots/" + snap["id"]).json()[
+        "snapshot"]["status"] == "available")
+    copies = []
+    for source in [{"snapshot_id": snap["id"]}] * 3 + [{"source_volid": origin["id"]}] * 3:
+        resp = deployed.request("POST", "/volumes", {"volume": dict(size=1, **source)})
+        assert resp.status_code == 202, resp.text
+        copies.append(resp.json()["volume"]["id"])
+    copies = [wait_status(deployed, v, ("available", "error")) for v in copies]
+    assert {v["status"] for v in copies} == {"available"}
+    backend = origin["os-vol-host-attr:host"].split("#")[0]
+    assert {v["os-vol-host-attr:host"].split("#")[0] for v in copies} == {backend}
+    delete_all(deployed, copies)
+    assert deployed.request("DELETE", "/volumes/%s?cascade=true"
+                            % origin["id"]).status_code == 202
+    wait_status(deployed, origin["id"], ("deleted",))
+
+
 def wait_for_fresh_pool_reports(c):
     """The schedulers learn about deletes of earlier tests from the volume services' next
     reports (every second here); wait for two so the weighers start from the real counts."""
