@@ -214,6 +214,7 @@ class VolumeRequests:
         """Revert the volume to its latest snapshot (3.40): volume `reverting`, snapshot
         `restoring`, in one transaction; the volume service does the rest."""
         volume = db.volume_get(ctx, volume_id)
+        policy.authorize(ctx, "volume:revert_to_snapshot", volume)
         snapshot = db.snapshot_get(ctx, snapshot_id)
         if snapshot.volume_id != volume_id:
             raise exception.InvalidSnapshot(reason="snapshot %s is not a snapshot of volume %s"

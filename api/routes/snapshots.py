@@ -5,7 +5,7 @@ whose default order is created_at descending."""
 
 import flask
 
-from api import microversion, schemas, views
+from api import microversion, policy, schemas, views
 from api.routes.helpers import (
     accepted,
     as_bool,
@@ -14,7 +14,6 @@ from api.routes.helpers import (
     paging,
     parse_dict_arg,
     reply,
-    require_admin,
 )
 from common import exception
 from common.db import api as db
@@ -30,6 +29,13 @@ NON_FILTER_ARGS = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenan
 
 def _requests():
     return flask.current_app.config["snapshot_requests"]
+
+
+def _authorized(snapshot_id, rule):
+    """The snapshot (404 outside the caller's scope), once the policy allows rule on it."""
+    snapshot = db.snapshot_get(ctx(), snapshot_id)
+    policy.authorize(ctx(), rule, snapshot)
+    return snapshot
 
 
 def _filters():
@@ -52,6 +58,7 @@ def _filters():
 
 
 def _list(detail):
+    policy.authorize(ctx(), "volume:get_all_snapshots")
     limit, marker, keys, dirs = paging(SORT_KEYS)
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
@@ -79,6 +86,7 @@ def detail(project_id):
 @bp.post("/snapshots")
 def create(project_id):
     body = json_body(schemas.snapshot_create)["snapshot"]
+    policy.authorize(ctx(), "volume:create_snapshot")
     force = body.get("force")
     in_use_allowed = microversion.at_least((3, 66))
     if force is not None:
@@ -97,7 +105,8 @@ def create(project_id):
 
 @bp.get("/snapshots/<snapshot_id>")
 def show(project_id, snapshot_id):
-    return reply({"snapshot": views.snapshot(db.snapshot_get(ctx(), snapshot_id), ctx())})
+    snapshot = _authorized(snapshot_id, "volume:get_snapshot")
+    return reply({"snapshot": views.snapshot(snapshot, ctx())})
 
 
 @bp.put("/snapshots/<snapshot_id>")
@@ -111,12 +120,13 @@ def update(project_id, snapshot_id):
             values[field] = body[field]
         elif legacy in body:
             values[field] = body[legacy]
-    db.snapshot_get(ctx(), snapshot_id)
+    _authorized(snapshot_id, "volume:update_snapshot")
     return reply({"snapshot": views.snapshot(db.snapshot_update(snapshot_id, values), ctx())})
 
 
 @bp.delete("/snapshots/<snapshot_id>")
 def delete(project_id, snapshot_id):
+    _authorized(snapshot_id, "volume:delete_snapshot")
     _requests().delete(ctx(), snapshot_id)
     return accepted()
 
@@ -124,14 +134,14 @@ def delete(project_id, snapshot_id):
 # --- admin actions ----------------------------------------------------------------------------
 
 def _reset_status(snapshot_id, args):
-    require_admin()
+    _authorized(snapshot_id, "volume_extension:snapshot_admin_actions:reset_status")
     schemas.validate(args, schemas.snapshot_reset_status_action)
     _requests().reset_status(ctx(), snapshot_id, args["status"])
     return accepted()
 
 
 def _force_delete(snapshot_id, args):
-    require_admin()
+    _authorized(snapshot_id, "volume_extension:snapshot_admin_actions:force_delete")
     _requests().delete(ctx(), snapshot_id, force=True)
     return accepted()
 
@@ -156,7 +166,8 @@ def action(project_id, snapshot_id):
 # --- metadata ---------------------------------------------------------------------------------
 
 def _metadata_of(snapshot_id):
-    return {m.key: m.value for m in db.snapshot_get(ctx(), snapshot_id).snapshot_metadata}
+    snapshot = _authorized(snapshot_id, "volume:get_snapshot_metadata")
+    return {m.key: m.value for m in snapshot.snapshot_metadata}
 
 
 @bp.get("/snapshots/<snapshot_id>/metadata")
@@ -167,14 +178,14 @@ def metadata_index(project_id, snapshot_id):
 @bp.post("/snapshots/<snapshot_id>/metadata")
 def metadata_create(project_id, snapshot_id):
     metadata = json_body(schemas.metadata_body)["metadata"]
-    db.snapshot_get(ctx(), snapshot_id)
+    _authorized(snapshot_id, "volume:update_snapshot_metadata")
     return reply({"metadata": db.snapshot_metadata_update(snapshot_id, metadata, False)})
 
 
 @bp.put("/snapshots/<snapshot_id>/metadata")
 def metadata_replace(project_id, snapshot_id):
     metadata = json_body(schemas.metadata_body)["metadata"]
-    db.snapshot_get(ctx(), snapshot_id)
+    _authorized(snapshot_id, "volume:update_snapshot_metadata")
     return reply({"metadata": db.snapshot_metadata_update(snapshot_id, metadata, True)})
 
 
@@ -191,13 +202,13 @@ def metadata_update(project_id, snapshot_id, key):
     meta = json_body(schemas.metadata_item_body)["meta"]
     if key not in meta:
         raise exception.BadRequest("Request body and URI mismatch")
-    db.snapshot_get(ctx(), snapshot_id)
+    _authorized(snapshot_id, "volume:update_snapshot_metadata")
     db.snapshot_metadata_update(snapshot_id, meta, False)
     return reply({"meta": meta})
 
 
 @bp.delete("/snapshots/<snapshot_id>/metadata/<key>")
 def metadata_delete(project_id, snapshot_id, key):
-    db.snapshot_get(ctx(), snapshot_id)
+    _authorized(snapshot_id, "volume:delete_snapshot_metadata")
     db.snapshot_metadata_delete(snapshot_id, key)
     return reply({}, 200)
