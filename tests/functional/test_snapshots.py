@@ -234,12 +234,15 @@ def test_snapshot_delete_failure_at_each_step(make_stack, step):
     assert stack.snapshot_files() == []
 
 
+@pytest.mark.parametrize("step", ["create_volume.check_still_creating",
+                                  "create_volume.create_storage",
+                                  "create_volume.mark_available"])
 @pytest.mark.parametrize("source", ["snapshot", "volume"])
-def test_failed_create_from_source_leaves_nothing(make_stack, source):
+def test_failed_create_from_source_leaves_nothing(make_stack, source, step):
     stack = make_stack()
     volume = available_volume(stack, size=2)
     snap = snapshot_of(stack, volume["id"])
-    stack.override("fail_points", ["create_volume.mark_available"], group="debug")
+    stack.override("fail_points", [step], group="debug")
     field = {"snapshot_id": snap["id"]} if source == "snapshot" else {
         "source_volid": volume["id"]}
     new = stack.create_volume(size=None, **field)
@@ -247,6 +250,11 @@ def test_failed_create_from_source_leaves_nothing(make_stack, source):
     assert [p for p in stack.volume_files() if p.endswith(new["id"])] == []
     assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 2  # only the source's
     assert db.worker_get_all() == []
+    # the sources are untouched and usable
+    assert stack.wait_snapshot(snap["id"], ("available",))["status"] == "available"
+    stack.override("fail_points", [], group="debug")
+    again = stack.create_volume(size=None, **field)
+    assert stack.wait_volume(again["id"], ("available", "error"))["status"] == "available"
 
 
 def test_snapshot_and_delete_race_exactly_one_wins(stack):
