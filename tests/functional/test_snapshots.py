@@ -364,3 +364,31 @@ def test_extend_and_delete_race_exactly_one_wins(stack):
         stack.wait_volume(volume["id"], ("deleted",))
     assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 0
     assert stack.volume_files() == []
+
+
+def test_snapshot_create_whose_rollback_fails_still_ends(make_stack):
+    stack = make_stack()
+    volume = available_volume(stack)
+    stack.override("fail_points", ["create_snapshot.mark_available",
+                                   "create_snapshot.check_still_creating.revert"],
+                   group="debug")
+    snap = stack.create_snapshot(volume["id"])
+    assert stack.wait_snapshot(snap["id"], ("error", "available"))["status"] == "error"
+    assert stack.snapshot_files() == []
+    assert db.worker_get_all() == []
+    msgs = stack.request("GET", "/messages?resource_uuid=" + snap["id"],
+                         version="3.3").json()["messages"]
+    assert len(msgs) == 1 and "rollback did not complete" in msgs[0]["user_message"]
+
+
+def test_revert_whose_rollback_fails_still_ends(make_stack):
+    stack = make_stack()
+    volume = available_volume(stack)
+    snap = snapshot_of(stack, volume["id"])
+    stack.override("fail_points", ["revert_to_snapshot.revert_storage",
+                                   "revert_to_snapshot.check_reverting.revert"], group="debug")
+    assert revert(stack, volume["id"], snap["id"]).status_code == 202
+    assert stack.wait_volume(volume["id"], ("error", "available"))["status"] == "error"
+    assert stack.wait_snapshot(snap["id"], ("available", "restoring"))["status"] == \
+        "available"
+    assert db.worker_get_all() == []
