@@ -12,6 +12,7 @@ from api import policy
 from common import exception, volume_status
 from common.db import api as db
 from common.db import volume_actions_api as adb
+from scheduler import rpcapi as scheduler_rpcapi
 from volume_worker import rpcapi as volume_rpcapi
 
 LOG = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def authorize(ctx, rule, target=None):
 class VolumeActions:
     def __init__(self):
         self.volume_rpcapi = volume_rpcapi.VolumeAPI()
+        self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI()
 
     # --- admin status reset ------------------------------------------------------------------
 
@@ -228,3 +230,48 @@ class VolumeActions:
         if not db.pool_get_all(host=host):
             raise exception.ServiceNotFound(service=host)
         return self.volume_rpcapi.get_manageable_volumes(ctx, host)
+
+    # --- retype and migrate ------------------------------------------------------------------
+
+    def retype(self, ctx, volume_id, new_type, migration_policy=None):
+        volume = db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume:retype", volume)
+        policy_name = (migration_policy or "never").lower()
+        if policy_name not in ("never", "on-demand"):
+            raise exception.InvalidInput(reason="migration_policy must be 'never' or "
+                                                "'on-demand', got %r" % migration_policy)
+        vtype = db.volume_type_get_by_name_or_id(new_type)
+        if vtype.id == volume.volume_type_id:
+            raise exception.InvalidInput(reason="New volume type must be different from the "
+                                                "original (%s)." % vtype.name)
+        self._begin(ctx, volume, "retyping", "retype", ("available", "in-use"),
+                    "Volume status must be available or in-use and must not be migrating or "
+                    "have an operation in flight to retype.")
+        self.scheduler_rpcapi.retype(ctx, volume_id, vtype.id, policy_name)
+        LOG.info("Volume %s retype to %s (%s) accepted", volume_id, vtype.name, policy_name)
+
+    def migrate(self, ctx, volume_id, host, force_host_copy=False):
+        volume = db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_admin_actions:migrate_volume", volume)
+        pool = self.resolve_pool(host)
+        if volume.host and pool.name == volume.host:
+            raise exception.InvalidInput(reason="Destination host must be different than the "
+                                                "current host.")
+        if adb.volume_snapshot_count(volume_id):
+            raise exception.InvalidVolume(reason="Volume must not have snapshots.")
+        if volume.status != "available" or not volume.host:
+            raise exception.InvalidVolume(reason="Volume status must be available to migrate "
+                                                 "(migrating an attached volume needs a "
+                                                 "compute service), currently %s."
+                                                 % volume.status)
+        self._begin(ctx, volume, "maintenance", "migrate", ("available",),
+                    "Volume status must be available and not migrating.")
+        self.scheduler_rpcapi.migrate_volume_to_host(ctx, volume_id, pool.name)
+        LOG.info("Volume %s migration to %s accepted", volume_id, pool.name)
+
+    @staticmethod
+    def _begin(ctx, volume, to_status, operation, from_statuses, refused):
+        if not volume.host:
+            raise exception.InvalidVolume(reason=refused)
+        if not adb.volume_begin_move(volume, to_status, operation, from_statuses):
+            raise exception.InvalidVolume(reason=refused)

@@ -16,6 +16,7 @@ from common import context as lamina_context
 from common import exception, volume_status
 from common.db import api as db
 from common.db import models
+from common.db import volume_actions_api as adb
 from common.db.models import utcnow
 from common.db.session import writer
 from scheduler import filters, weighers
@@ -62,7 +63,7 @@ def _source_backend(volume):
 
 
 class SchedulerManager:
-    target = messaging.Target(version="1.1")
+    target = messaging.Target(version="1.2")
 
     def __init__(self, host):
         self.host = host
@@ -160,6 +161,100 @@ class SchedulerManager:
                                      "insufficient free space on %s for %d more GiB"
                                      % (volume.host, delta))
 
+    # --- retype and migration (volume actions of issue 4) ---------------------------------------
+
+    def retype(self, ctxt, volume_id, new_type_id, migration_policy):
+        """The volume's own pool still matches the new type: only the type changes. Otherwise,
+        with migration_policy on-demand, claim on a pool that matches and have the volume's
+        service move the data there; with never, the volume stays as it was."""
+        try:
+            self._retype(ctxt, volume_id, new_type_id, migration_policy)
+        except Exception as exc:
+            LOG.exception("Retype of volume %s failed", volume_id)
+            adb.fail_move(ctxt, volume_id, "retyping", volume_status.EVENT_RETYPE,
+                          "retype volume", "internal error while scheduling (%s)" % exc)
+
+    def _retype(self, ctxt, volume_id, new_type_id, migration_policy):
+        volume = db.volume_get_internal(volume_id)
+        if volume is None or volume.deleted or volume.status != "retyping":
+            LOG.info("Volume %s is no longer retyping", volume_id)
+            return
+        vtype = db.volume_type_get(new_type_id)
+        request = {"size": volume.size, "availability_zone": volume.availability_zone,
+                   "extra_specs": {e.key: e.value for e in vtype.extra_specs}}
+        here = [p for p in self.pools.snapshot() if p.name == volume.host]
+        checks = [filters.FILTERS[n] for n in CONF.scheduler_default_filters
+                  if n != "CapacityFilter"]  # the volume is already counted there
+        if here and all(f(here[0], request) for f in checks):
+            with writer() as s:
+                done = adb.volume_end_move(volume_id, "retyping",
+                                           {"volume_type_id": vtype.id,
+                                            "migration_status": None}, session=s)
+            LOG.info("Volume %s retyped to %s in place (%s)", volume_id, vtype.name, done)
+            return
+        def refuse(reason):
+            adb.fail_move(ctxt, volume_id, "retyping", volume_status.EVENT_RETYPE,
+                          "retype volume", reason)
+        if migration_policy != "on-demand":
+            return refuse("volume type %s needs another back end than %s and the "
+                          "migration_policy is never" % (vtype.name, volume.host))
+        if volume.previous_status != "available":
+            return refuse("only an available volume can be migrated (an attached one needs a "
+                          "compute service)")
+        if adb.volume_snapshot_count(volume_id):
+            return refuse("a volume with snapshots cannot be migrated")
+        try:
+            dest = self.place(request)
+        except exception.NoValidBackend as exc:
+            return refuse(str(exc))
+        self._start_move(ctxt, volume, "retyping", dest, vtype.id, volume_status.EVENT_RETYPE,
+                         "retype volume")
+
+    def migrate_volume_to_host(self, ctxt, volume_id, dest_pool):
+        """Claim room for the volume on the pool the admin named, then have the volume's
+        service move the data there."""
+        volume = db.volume_get_internal(volume_id)
+        if volume is None or volume.deleted or volume.status != "maintenance":
+            LOG.info("Volume %s is no longer waiting to migrate", volume_id)
+            return
+        try:
+            pool = [p for p in self.pools.snapshot() if p.name == dest_pool]
+            request = {"size": volume.size, "availability_zone": None, "extra_specs": {}}
+            if not pool or not filters.backend_up_filter(pool[0], dict(
+                    request, reported_after=utcnow() - datetime.timedelta(
+                        seconds=CONF.service_down_time))):
+                raise exception.NoValidBackend(reason="pool %s is not up" % dest_pool)
+            if not db.pool_claim(dest_pool, volume.size):
+                raise exception.NoValidBackend(reason="not enough free capacity on %s for "
+                                                      "%d GiB" % (dest_pool, volume.size))
+            self.pools.record_claim(dest_pool, volume.size)
+        except Exception as exc:
+            adb.fail_move(ctxt, volume_id, "maintenance", volume_status.EVENT_MIGRATE,
+                          "migrate volume", str(exc))
+            return
+        self._start_move(ctxt, volume, "maintenance", dest_pool, None,
+                         volume_status.EVENT_MIGRATE, "migrate volume")
+
+    def _start_move(self, ctxt, volume, status, dest_pool, new_type_id, event, action):
+        """The destination's claim is taken: the source's service owns the operation now."""
+        with writer() as s:
+            won = db.conditional_update(models.Volume, volume.id, {},
+                                        {"status": status, "deleted": False,
+                                         "host": volume.host}, session=s)
+            if won:
+                db.worker_set_host("volume", volume.id, volume.host.split("#")[0], session=s)
+            else:
+                db.pool_release(dest_pool, volume.size, session=s)
+        if not won:
+            return
+        try:
+            self.volume_rpcapi.migrate_volume(ctxt, volume.host, volume.id, dest_pool,
+                                              new_type_id)
+        except Exception as exc:
+            adb.fail_move(ctxt, volume.id, status, event, action,
+                          "the volume service could not be reached (%s)" % exc,
+                          release_pool=dest_pool)
+
     # --- placement ---------------------------------------------------------------------------
 
     @staticmethod
@@ -249,3 +344,13 @@ class SchedulerManager:
                 ctxt.project_id = volume.project_id
                 self._fail(ctxt, volume, "The request was not scheduled within %d seconds."
                            % CONF.scheduler_stuck_timeout)
+            elif volume.status in ("retyping", "maintenance") and \
+                    volume.migration_status == "starting":
+                ctxt.project_id = volume.project_id
+                event = volume_status.EVENT_RETYPE if volume.status == "retyping" \
+                    else volume_status.EVENT_MIGRATE
+                adb.fail_move(ctxt, volume.id, volume.status, event,
+                              "retype volume" if volume.status == "retyping"
+                              else "migrate volume",
+                              "The request was not scheduled within %d seconds."
+                              % CONF.scheduler_stuck_timeout)

@@ -3,6 +3,7 @@
 Version history:
   1.0  create_volume, update_pool_capabilities (fanout)
   1.1  extend_volume
+  1.2  retype, migrate_volume_to_host
 """
 
 from common import rpc
@@ -11,7 +12,7 @@ TOPIC = "lamina-scheduler"
 
 
 class SchedulerAPI:
-    VERSION = "1.1"
+    VERSION = "1.2"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "scheduler")
@@ -27,3 +28,12 @@ class SchedulerAPI:
     def extend_volume(self, ctxt, volume_id, new_size):
         self._client.prepare(version="1.1").cast(ctxt, "extend_volume", volume_id=volume_id,
                                                  new_size=new_size)
+
+    def retype(self, ctxt, volume_id, new_type_id, migration_policy):
+        self._client.prepare(version="1.2").cast(ctxt, "retype", volume_id=volume_id,
+                                                 new_type_id=new_type_id,
+                                                 migration_policy=migration_policy)
+
+    def migrate_volume_to_host(self, ctxt, volume_id, dest_pool):
+        self._client.prepare(version="1.2").cast(ctxt, "migrate_volume_to_host",
+                                                 volume_id=volume_id, dest_pool=dest_pool)

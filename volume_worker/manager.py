@@ -22,6 +22,7 @@ from volume_worker.flows import delete_snapshot as delete_snapshot_flow
 from volume_worker.flows import delete_volume as delete_flow
 from volume_worker.flows import extend_volume as extend_flow
 from volume_worker.flows import manage_existing as manage_flow
+from volume_worker.flows import migrate_volume as migrate_flow
 from volume_worker.flows import revert_to_snapshot as revert_flow
 from volume_worker.flows import unmanage_volume as unmanage_flow
 
@@ -133,6 +134,8 @@ class VolumeManager:
             manage_flow.end_interrupted(ctxt, volume)
         elif volume.status == "unmanaging":
             self._run(unmanage_flow, ctxt, volume.id)  # finish it: nothing on storage changes
+        elif volume.status in migrate_flow.MOVING:
+            migrate_flow.end_interrupted(ctxt, volume)
         else:
             db.worker_release(worker.resource_type, worker.resource_id)
 
@@ -216,6 +219,61 @@ class VolumeManager:
 
     def unmanage_volume(self, ctxt, volume_id):
         self._submit(unmanage_flow, ctxt, volume_id)
+
+    def migrate_volume(self, ctxt, volume_id, dest_pool, new_type_id):
+        with self._in_flight_lock:
+            self._in_flight.add(volume_id)
+        try:
+            self.pool.submit(self._run_migration, ctxt, volume_id, dest_pool, new_type_id)
+        except exception.ServiceBusy as exc:
+            with self._in_flight_lock:
+                self._in_flight.discard(volume_id)
+            migrate_flow.fail(ctxt, volume_id, dest_pool, str(exc))
+
+    def _run_migration(self, ctxt, volume_id, dest_pool, new_type_id):
+        ctxt.update_store()
+        try:
+            migrate_flow.run(ctxt, self, self.host, volume_id, dest_pool, new_type_id)
+        except Exception as exc:
+            LOG.warning("Migration of volume %s to %s ended in failure: %s", volume_id,
+                        dest_pool, exc)
+            try:  # a no-op when the reverts ended it
+                migrate_flow.fail(ctxt, volume_id, dest_pool,
+                                  "%s (and its rollback did not complete)" % exc)
+            except Exception:
+                LOG.exception("Could not settle the failed migration of %s", volume_id)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(volume_id)
+
+    def migration_target(self, ctxt, volume, dest_pool, create):
+        """Make (or remove) a migration's copy on dest_pool, on this back end or through
+        the destination's service."""
+        if dest_pool.split("#")[0] == self.host:
+            return self._migration_target(volume.id, dest_pool, create)
+        rpc = migrate_flow.target_rpc()
+        if create:
+            return rpc.create_migration_target(ctxt, dest_pool, volume.id, dest_pool)
+        return rpc.delete_migration_target(ctxt, dest_pool, volume.id, dest_pool)
+
+    def create_migration_target(self, ctxt, volume_id, dest_pool):
+        return self._migration_target(volume_id, dest_pool, True)
+
+    def delete_migration_target(self, ctxt, volume_id, dest_pool):
+        return self._migration_target(volume_id, dest_pool, False)
+
+    def _migration_target(self, volume_id, dest_pool, create):
+        target = migrate_flow.placed(db.volume_get_internal(volume_id), dest_pool)
+        if not create:
+            self.driver.delete_volume(target)
+            return None
+        update = self.driver.create_volume(target) or {}
+        try:
+            return {"connection": self.driver.migration_connection(target),
+                    "provider_location": update.get("provider_location")}
+        except Exception:
+            self.driver.delete_volume(target)
+            raise
 
     @staticmethod
     def _unplaced_pool(flow, args):

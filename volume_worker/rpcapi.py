@@ -54,3 +54,19 @@ class VolumeAPI:
     def get_manageable_volumes(self, ctxt, host):
         """Synchronous: the back end's storage with whether each item is safe to manage."""
         return self._prepare(host, version="1.2").call(ctxt, "get_manageable_volumes")
+
+    def migrate_volume(self, ctxt, host, volume_id, dest_pool, new_type_id):
+        """To the source's service: copy the volume to dest_pool (claimed) and switch."""
+        self._prepare(host, version="1.2").cast(ctxt, "migrate_volume", volume_id=volume_id,
+                                                dest_pool=dest_pool, new_type_id=new_type_id)
+
+    def create_migration_target(self, ctxt, host, volume_id, dest_pool):
+        """To the destination's service, synchronous: make the storage a migration copies
+        into; returns how to open it (see volume_worker/copy.py)."""
+        return self._prepare(host, version="1.2").call(
+            ctxt, "create_migration_target", volume_id=volume_id, dest_pool=dest_pool)
+
+    def delete_migration_target(self, ctxt, host, volume_id, dest_pool):
+        """To the destination's service, synchronous: remove a failed migration's copy."""
+        return self._prepare(host, version="1.2").call(
+            ctxt, "delete_migration_target", volume_id=volume_id, dest_pool=dest_pool)

@@ -12,7 +12,7 @@ bp = flask.Blueprint("volume_actions", __name__)
 
 # Actions of the reference that later issues build; until then a clear 400.
 NOT_YET = {
-    "os-retype", "os-migrate_volume", "os-migrate_volume_completion",
+    "os-migrate_volume_completion",
     "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching",
     "os-roll_detaching", "os-initialize_connection", "os-terminate_connection",
     "os-force_detach", "os-volume_upload_image", "os-reimage",
@@ -44,6 +44,15 @@ UNSET_IMAGE_METADATA = {"type": "object",
 EXTEND_COMPLETION = {"type": "object", "properties": {"error": BOOLEAN},
                      "additionalProperties": False}
 EMPTY = {"type": "object", "additionalProperties": False}
+RETYPE = {"type": "object",
+          "properties": {"new_type": {"type": "string", "minLength": 1, "maxLength": 255},
+                         "migration_policy": {"type": ["string", "null"],
+                                              "enum": ["never", "on-demand", None]}},
+          "required": ["new_type"], "additionalProperties": False}
+MIGRATE = {"type": "object",
+           "properties": {"host": {"type": "string", "minLength": 1, "maxLength": 255},
+                          "force_host_copy": BOOLEAN, "lock_volume": BOOLEAN},
+           "required": ["host"], "additionalProperties": False}
 
 
 def _bool(value):
@@ -141,6 +150,21 @@ def _revert(volume_id, args):
     return accepted()
 
 
+def _retype(volume_id, args):
+    schemas.validate(args, RETYPE)
+    _actions().retype(ctx(), volume_id, args["new_type"], args.get("migration_policy"))
+    return accepted()
+
+
+def _migrate_volume(volume_id, args):
+    schemas.validate(args, MIGRATE)
+    # Every migration is host-assisted (force_host_copy changes nothing); lock_volume is
+    # moot while nothing else may act on a volume in `maintenance`.
+    _actions().migrate(ctx(), volume_id, args["host"],
+                       force_host_copy=_bool(args.get("force_host_copy", False)))
+    return accepted()
+
+
 ACTIONS = {
     "revert": _revert,
     "os-extend": _extend,
@@ -153,6 +177,8 @@ ACTIONS = {
     "os-show_image_metadata": _show_image_metadata,
     "os-extend_volume_completion": _extend_volume_completion,
     "os-unmanage": _unmanage,
+    "os-retype": _retype,
+    "os-migrate_volume": _migrate_volume,
 }
 # Actions clients send with a null body (python-cinderclient: {"os-force_delete": null}).
 NULL_BODY_OK = {"os-force_delete", "os-show_image_metadata", "os-unmanage"}

@@ -277,3 +277,66 @@ def glance_metadata_exists():
     with reader() as s:
         return s.scalars(select(models.VolumeGlanceMetadata.id).where(
             models.VolumeGlanceMetadata.volume_id.is_not(None)).limit(1)).first() is not None
+
+
+# --- retype and migrate ------------------------------------------------------------------------
+
+MIGRATION_BUSY = ("migrating", "starting", "completing")
+
+
+def volume_begin_move(volume, to_status, operation, from_statuses):
+    """Move the volume into `retyping` / `maintenance` (previous_status kept, migration
+    status `starting`) and give the operation to the schedulers, in one transaction. False
+    when its status, its host or a migration in progress refuse it."""
+    with writer() as s:
+        stmt = (update(models.Volume)
+                .where(models.Volume.id == volume.id, models.Volume.deleted == false(),
+                       models.Volume.status.in_(list(from_statuses)),
+                       models.Volume.host == volume.host,
+                       (models.Volume.migration_status.is_(None))
+                       | models.Volume.migration_status.not_in(list(MIGRATION_BUSY)))
+                .values(status=to_status, previous_status=models.Volume.status,
+                        migration_status="starting", updated_at=utcnow())
+                .execution_options(synchronize_session=False))
+        if s.execute(stmt).rowcount != 1:
+            return False
+        db.worker_release("volume", volume.id, session=s)
+        db.worker_claim("volume", volume.id, operation, host=None, session=s)
+        return True
+
+
+def volume_end_move(volume_id, from_status, values, session):
+    """Leave `retyping` / `maintenance` for previous_status with `values`, conditional on the
+    status, and release the workers row; returns whether this call did."""
+    volume = session.scalars(select(models.Volume).where(models.Volume.id == volume_id)).first()
+    if volume is None or volume.deleted or volume.status != from_status:
+        return False
+    done = session.execute(
+        update(models.Volume).where(models.Volume.id == volume_id,
+                                    models.Volume.status == from_status,
+                                    models.Volume.deleted == false())
+        .values(status=volume.previous_status or "available", updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if done:
+        db.worker_release("volume", volume_id, session=session)
+    return done
+
+
+def fail_move(ctxt, volume_id, from_status, event_id, action, reason, migration_status=None,
+              release_pool=None):
+    """End a retype or migration that did not happen: back to previous_status (the volume is
+    where it was), migration_status as given (None: refused before moving; "error": a move
+    failed), the claim taken on the destination released, a user message. A no-op when the
+    volume already left from_status."""
+    from common import volume_status
+
+    with writer() as s:
+        volume = s.scalars(select(models.Volume).where(models.Volume.id == volume_id)).first()
+        won = volume_end_move(volume_id, from_status,
+                              {"migration_status": migration_status}, session=s)
+        if won and release_pool:
+            db.pool_release(release_pool, volume.size, session=s)
+    if won:
+        volume_status.record_user_message(ctxt, volume_id, event_id, "%s: %s"
+                                          % (action, reason))
+    return won

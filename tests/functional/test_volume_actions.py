@@ -289,6 +289,211 @@ def test_actions_gated_above_the_maximum_answer_when_allowed(stack, volume, monk
 
 
 def test_actions_still_to_come_answer_400(stack, volume):
-    for name in ("os-retype", "os-migrate_volume", "os-attach", "os-volume_upload_image"):
+    for name in ("os-migrate_volume_completion", "os-attach", "os-volume_upload_image"):
         resp = act(stack, volume["id"], name, {})
         assert resp.status_code == 400 and "not supported yet" in resp.text
+
+
+# --- os-retype and os-migrate_volume -----------------------------------------------------------
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+
+
+def two_backend_stack(make_stack, **overrides):
+    stack = make_stack(backends={"file": {}, "other": {}}, overrides=overrides)
+    for name, specs in (("on-file", {"volume_backend_name": "file"}),
+                        ("on-other", {"volume_backend_name": "other"}),
+                        ("thin", {"thin_provisioning_support": "<is> True"})):
+        resp = stack.request("POST", "/types", {"volume_type": {"name": name,
+                                                                "extra_specs": specs}})
+        assert resp.status_code == 200, resp.text
+    return stack
+
+
+def write_data(stack, volume, backend="file"):
+    path = os.path.join(stack.workdir, backend, "pool0", "volume-" + volume["id"])
+    data = os.urandom(1024 * 1024) + b"\0" * (4 * 1024 * 1024) + b"tail" * 1000
+    with open(path, "r+b") as f:
+        f.write(data)
+        f.seek(700 * 1024 * 1024)
+        f.write(b"far away")
+    return path
+
+
+def digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 * 1024 * 1024), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def type_id(stack, name):
+    return [t for t in stack.request("GET", "/types").json()["volume_types"]
+            if t["name"] == name][0]["id"]
+
+
+def test_retype_in_place_when_the_pool_still_matches(make_stack):
+    stack = two_backend_stack(make_stack)
+    v = stack.create_volume(size=1, volume_type="on-file")
+    stack.wait_volume(v["id"], ("available",))
+    resp = act(stack, v["id"], "os-retype", {"new_type": "thin"}, token=MEMBER)
+    assert resp.status_code == 202, resp.text
+    done = stack.wait_volume(v["id"], ("available",))
+    deadline_type = done["volume_type"]
+    import time
+
+    t0 = time.monotonic()
+    while deadline_type != "thin" and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+        deadline_type = stack.request("GET", "/volumes/" + v["id"]).json()["volume"][
+            "volume_type"]
+    assert deadline_type == "thin"
+    r = row(v["id"])
+    assert (r.host, r.migration_status, r.status) == ("stack@file#pool0", None, "available")
+    assert db.worker_get_all() == []
+
+
+def wait_settled(stack, vid, timeout=30):
+    import time
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        r = row(vid)
+        if r.status not in ("retyping", "maintenance") and not db.worker_get_all():
+            return r
+        time.sleep(0.05)
+    raise AssertionError("volume %s still %s" % (vid, row(vid).status))
+
+
+def test_retype_across_backends_never_is_refused(make_stack):
+    stack = two_backend_stack(make_stack)
+    v = stack.create_volume(size=1, volume_type="on-file")
+    stack.wait_volume(v["id"], ("available",))
+    assert act(stack, v["id"], "os-retype", {"new_type": "on-other"}).status_code == 202
+    r = wait_settled(stack, v["id"])
+    assert (r.status, r.host, r.volume_type_id) == ("available", "stack@file#pool0",
+                                                    type_id(stack, "on-file"))
+    msgs = stack.request("GET", "/messages?resource_uuid=" + v["id"],
+                         version="3.3").json()["messages"]
+    assert "migration_policy is never" in msgs[0]["user_message"]
+
+
+def test_retype_across_backends_on_demand_moves_the_data(make_stack):
+    stack = two_backend_stack(make_stack)
+    v = stack.create_volume(size=1, volume_type="on-file")
+    stack.wait_volume(v["id"], ("available",))
+    src = write_data(stack, v)
+    before = digest(src)
+    resp = act(stack, v["id"], "os-retype", {"new_type": "on-other",
+                                             "migration_policy": "on-demand"})
+    assert resp.status_code == 202, resp.text
+    r = wait_settled(stack, v["id"])
+    assert (r.status, r.host, r.migration_status) == ("available", "stack@other#pool0",
+                                                      "success")
+    assert r.volume_type_id == type_id(stack, "on-other")
+    dst = os.path.join(stack.workdir, "other", "pool0", "volume-" + v["id"])
+    assert not os.path.exists(src) and digest(dst) == before
+    assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 0
+    assert db.pool_get("stack@other#pool0").allocated_capacity_gb == 1
+    # it lives there now: extend and delete go to the other back end
+    assert act(stack, v["id"], "os-extend", {"new_size": 2}).status_code == 202
+    assert stack.wait_volume(v["id"], ("available",))["size"] == 2
+    # (a plain DELETE is refused while migration_status is `success`: api/volume_requests.py
+    # expects None where Cinder accepts None/deleting/error/success; reported to the lead)
+    assert act(stack, v["id"], "os-force_delete", {}).status_code == 202
+    stack.wait_volume(v["id"], ("deleted",))
+    assert stack.volume_files() == []
+    assert db.pool_get("stack@other#pool0").allocated_capacity_gb == 0
+
+
+def test_migrate_volume_moves_the_data(make_stack):
+    stack = two_backend_stack(make_stack)
+    v = stack.create_volume(size=1)
+    stack.wait_volume(v["id"], ("available",))
+    before = digest(write_data(stack, v))
+    resp = act(stack, v["id"], "os-migrate_volume", {"host": "stack@other#pool0",
+                                                     "force_host_copy": True})
+    assert resp.status_code == 202, resp.text
+    r = wait_settled(stack, v["id"])
+    assert (r.status, r.host, r.migration_status) == ("available", "stack@other#pool0",
+                                                      "success")
+    assert digest(os.path.join(stack.workdir, "other", "pool0", "volume-" + v["id"])) == \
+        before
+    assert len(stack.volume_files()) == 1
+
+
+def test_retype_and_migrate_refusals(make_stack):
+    stack = two_backend_stack(make_stack)
+    v = stack.create_volume(size=1, volume_type="on-file")
+    vid = stack.wait_volume(v["id"], ("available",))["id"]
+    cases = [
+        ("os-retype", {"new_type": "on-file"}, None, 400),           # same type
+        ("os-retype", {"new_type": "nope"}, None, 404),
+        ("os-retype", {"new_type": "on-other", "migration_policy": "always"}, None, 400),
+        ("os-retype", {}, None, 400),
+        ("os-migrate_volume", {"host": "stack@file#pool0"}, None, 400),  # same host
+        ("os-migrate_volume", {"host": "stack@nowhere#p"}, None, 404),
+        ("os-migrate_volume", {"host": "stack@other#pool0"}, MEMBER, 403),
+        ("os-migrate_volume", {}, None, 400),
+    ]
+    for action, args, token, code in cases:
+        resp = act(stack, vid, action, args, token=token)
+        assert resp.status_code == code, (action, args, resp.text)
+    act(stack, vid, "os-reset_status", {"status": "error"})
+    assert act(stack, vid, "os-retype", {"new_type": "thin"}).status_code == 400
+    assert act(stack, vid, "os-migrate_volume",
+               {"host": "stack@other#pool0"}).status_code == 400
+    act(stack, vid, "os-reset_status", {"status": "available"})
+    with writer() as s:
+        s.add(models.Snapshot(id=db.new_id(), project_id="p1", volume_id=vid,
+                              status="available", volume_size=1))
+    resp = act(stack, vid, "os-migrate_volume", {"host": "stack@other#pool0"})
+    assert resp.status_code == 400 and "snapshots" in resp.text
+    # with snapshots, a retype that needs a move is refused asynchronously
+    assert act(stack, vid, "os-retype", {"new_type": "on-other",
+                                         "migration_policy": "on-demand"}).status_code == 202
+    r = wait_settled(stack, vid)
+    assert (r.status, r.host, r.migration_status) == ("available", "stack@file#pool0", None)
+    r = row(vid)
+    assert r.volume_type_id == type_id(stack, "on-file")
+    assert len(stack.volume_files()) == 1
+
+
+MIGRATE_STEPS = ["migrate_volume.check_migrating", "migrate_volume.create_target",
+                 "migrate_volume.copy_data", "migrate_volume.switch_host"]
+
+
+@pytest.mark.parametrize("step", MIGRATE_STEPS)
+def test_migration_failure_at_each_step(make_stack, step):
+    stack = two_backend_stack(make_stack, **{"debug.fail_points": [step]})
+    v = stack.create_volume(size=1, volume_type="on-file")
+    stack.wait_volume(v["id"], ("available",))
+    before = digest(write_data(stack, v))
+    act(stack, v["id"], "os-retype", {"new_type": "on-other", "migration_policy": "on-demand"})
+    r = wait_settled(stack, v["id"])
+    assert (r.status, r.host, r.migration_status) == ("available", "stack@file#pool0",
+                                                      "error")
+    assert r.volume_type_id == type_id(stack, "on-file")
+    msgs = stack.request("GET", "/messages?resource_uuid=" + v["id"],
+                         version="3.3").json()["messages"]
+    assert step in msgs[0]["user_message"]
+    # the data is where it was, nothing on the destination, the destination claim released
+    files = stack.volume_files()
+    assert len(files) == 1 and digest(files[0]) == before
+    assert db.pool_get("stack@other#pool0").allocated_capacity_gb == 0
+    assert db.pool_get("stack@file#pool0").allocated_capacity_gb == 1
+
+
+def test_migration_whose_source_delete_fails_still_moves(make_stack):
+    stack = two_backend_stack(make_stack,
+                              **{"debug.fail_points": ["migrate_volume.delete_source"]})
+    v = stack.create_volume(size=1)
+    stack.wait_volume(v["id"], ("available",))
+    act(stack, v["id"], "os-migrate_volume", {"host": "stack@other#pool0"})
+    r = wait_settled(stack, v["id"])
+    assert (r.host, r.migration_status) == ("stack@other#pool0", "success")
+    msgs = stack.request("GET", "/messages?resource_uuid=" + v["id"],
+                         version="3.3").json()["messages"]
+    assert "old copy" in msgs[0]["user_message"]

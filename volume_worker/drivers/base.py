@@ -148,6 +148,12 @@ class VolumeDriver(abc.ABC):
         extra_info. Items named after a volume in cinder_volume_ids are not safe."""
         raise self._unsupported_manage()
 
+    def migration_connection(self, volume):
+        """How another process on this host opens the volume's storage to copy it (a
+        migration): {"driver_volume_type": "local", "data": {"device_path": ...}} or
+        {"driver_volume_type": "rbd", "data": {pool, image, user, conf, keyring, ...}}."""
+        raise self._unsupported_manage()
+
     def _unsupported_manage(self):
         from common import exception
 

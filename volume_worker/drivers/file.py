@@ -241,6 +241,10 @@ class FileDriver(base.VolumeDriver):
     def unmanage(self, volume):
         LOG.info("Unmanaged %s; the file stays", self.volume_path(volume))
 
+    def migration_connection(self, volume):
+        return {"driver_volume_type": "local",
+                "data": {"device_path": self.volume_path(volume)}}
+
     def get_manageable_volumes(self, cinder_volume_ids):
         entries = []
         for pool in self.configuration.file_pools:

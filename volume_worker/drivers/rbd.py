@@ -406,6 +406,14 @@ class RBDDriver(base.VolumeDriver):
     def unmanage(self, volume):
         LOG.info("Unmanaged volume %s; RBD image %s stays", volume.id, self.image_name(volume))
 
+    def migration_connection(self, volume):
+        conf = self.configuration
+        return {"driver_volume_type": "rbd",
+                "data": {"pool": self._pool_of(volume), "image": self.image_name(volume),
+                         "user": conf.rbd_user, "conf": conf.rbd_ceph_conf,
+                         "keyring": conf.rbd_keyring, "cluster_name": conf.rbd_cluster_name,
+                         "timeout": conf.rados_connect_timeout}}
+
     def get_manageable_volumes(self, cinder_volume_ids):
         _rados, rbd = _import_bindings()
         pool = self.configuration.rbd_pool
