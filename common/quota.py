@@ -9,9 +9,11 @@ the change to the resource itself, so N concurrent creates against room for M cr
 M, and a failure that rolls the resource back rolls its charge back too. What counts:
 
 - a volume counts (volumes, gigabytes, volumes_<type>, gigabytes_<type>) from its insert
-  until its delete is accepted (status `deleting`); a delete that fails (`error_deleting`)
-  charges it again. A create that fails leaves a volume in `error`, which counts until it is
-  deleted, as in Cinder.
+  until its delete (or force delete, or unmanage) is accepted (status `deleting` or
+  `unmanaging`); a delete that fails (`error_deleting`) charges it again. A create that
+  fails leaves a volume in `error`, which counts until it is deleted, as in Cinder. Paths
+  that change a volume's status or size otherwise (os-reset_status, force delete, unmanage,
+  manage existing) call ``on_status_change`` / ``charge_size`` / ``release_size``.
 - an extend charges the extra gigabytes when it is accepted, and keeps a reservation row while
   the volume is `extending`; any failure ending (common/volume_status.py) gives it back.
 - a snapshot counts (snapshots, gigabytes, snapshots_<type>, gigabytes_<type>) while its row
@@ -297,6 +299,61 @@ def reserve_extend(session, volume, new_size):
     quota_api.reservation_add(session, volume.project_id, volume.id, deltas)
 
 
+# A volume in one of these statuses no longer counts: its quota was released when it entered
+# it (delete accepted, force delete, unmanage); leaving it other than by being deleted charges
+# the volume again.
+RELEASED_STATUSES = ("deleting", "unmanaging")
+
+
+def _recharge(session, volume_id):
+    row = quota_api.volume_quota_row(session, volume_id)
+    if row is not None:
+        project_id, size, type_name = row
+        reserve(project_id, volume_deltas(size, type_name), session=session, force=True)
+
+
+def on_status_change(session, volume_id, old_status, new_status):
+    """For a status change outside the usual paths (os-reset_status, force delete, unmanage):
+    call it in the transaction that changes the status, with the status before and after.
+    Entering `deleting`/`unmanaging` gives the volume's quota back; leaving it for a live
+    status charges it again (never refused)."""
+    was, now = old_status in RELEASED_STATUSES, new_status in RELEASED_STATUSES
+    if now and not was:
+        row = quota_api.volume_quota_row(session, volume_id)
+        if row is not None:
+            project_id, size, type_name = row
+            release(project_id, volume_deltas(size, type_name), session=session)
+            quota_api.reservation_pop(session, volume_id)
+    elif was and not now:
+        _recharge(session, volume_id)
+
+
+def charge_size(session, volume_id, size, force=False):
+    """Charge `size` more gigabytes (and gigabytes_<type>) for a volume whose row grows
+    outside create and extend (manage existing: the row is inserted with size 0, then gets
+    the storage's size): in the transaction that sets the size; 413 when over quota."""
+    row = quota_api.volume_quota_row(session, volume_id)
+    if row is None:
+        return
+    project_id, _size, type_name = row
+    deltas = {"gigabytes": size}
+    if type_name:
+        deltas["gigabytes_" + type_name] = size
+    reserve(project_id, deltas, session=session, force=force)
+
+
+def release_size(session, volume_id, size):
+    """Give back what charge_size charged (in the transaction that shrinks the row again)."""
+    row = quota_api.volume_quota_row(session, volume_id)
+    if row is None:
+        return
+    project_id, _size, type_name = row
+    deltas = {"gigabytes": size}
+    if type_name:
+        deltas["gigabytes_" + type_name] = size
+    release(project_id, deltas, session=session)
+
+
 def on_operation_failed(session, volume, from_status, to_status):
     """Called by common.volume_status.fail_operation in the transaction of a won failure
     ending: a failed extend gives its extra gigabytes back; a failed delete charges the
@@ -308,11 +365,8 @@ def on_operation_failed(session, volume, from_status, to_status):
         deltas, project_id = quota_api.reservation_pop(session, volume.id)
         if deltas:
             release(project_id, deltas, session=session)
-    elif from_status == "deleting":
-        row = quota_api.volume_quota_row(session, volume.id)
-        if row is not None:
-            project_id, size, type_name = row
-            reserve(project_id, volume_deltas(size, type_name), session=session, force=True)
+    elif from_status in RELEASED_STATUSES and to_status not in RELEASED_STATUSES:
+        _recharge(session, volume.id)
 
 
 # --- snapshots (for api/snapshot_requests.py and the snapshot flows) --------------------------

@@ -188,15 +188,15 @@ def _add(result, project_id, resource, value):
 def recount(session=None, project_id=None):
     """{project_id: {resource: in_use}} counted from the resource tables, by the rules of
     common/quota.py: a volume counts from its insert until its delete is accepted (status
-    `deleting`; error_deleting counts again), a snapshot until its row is deleted, and the
-    extra gigabytes of an extend while the volume is `extending`."""
+    `deleting` or `unmanaging`; error_deleting counts again), a snapshot until its row is
+    deleted, and the extra gigabytes of an extend while the volume is `extending`."""
     def _count(s):
         result = {}
         vt = models.VolumeType
         v = models.Volume
         stmt = (select(v.project_id, vt.name, func.count(v.id), func.coalesce(func.sum(v.size), 0))
                 .outerjoin(vt, vt.id == v.volume_type_id)
-                .where(v.deleted == false(), v.status != "deleting")
+                .where(v.deleted == false(), v.status.not_in(("deleting", "unmanaging")))
                 .group_by(v.project_id, vt.name))
         if project_id is not None:
             stmt = stmt.where(v.project_id == project_id)

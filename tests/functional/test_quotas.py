@@ -271,3 +271,34 @@ def test_all_tenants_is_for_admins_only(make_stack):
     assert stack.request("POST", "/types", {"volume_type": {"name": "t"}},
                          token=MEMBER).status_code == 403
     assert stack.request("GET", "/os-services", token=MEMBER).status_code == 403
+
+
+def test_hooks_for_status_changes_outside_the_usual_paths(make_stack):
+    """What force delete, unmanage, os-reset_status and manage existing call (in their own
+    transactions) keeps usage equal to the recount."""
+    from sqlalchemy import update
+
+    from common.db import models
+    from common.db.session import writer
+
+    stack = make_stack(overrides={"quota_volumes": 5, "quota_gigabytes": 10})
+    volume = stack.create_volume(size=2)
+    stack.wait_volume(volume["id"], ("available",))
+
+    def set_status(old, new):
+        with writer() as s:
+            s.execute(update(models.Volume).where(models.Volume.id == volume["id"])
+                      .values(status=new))
+            quota.on_status_change(s, volume["id"], old, new)
+
+    set_status("available", "deleting")  # a force delete accepted
+    assert usage() == {"volumes": 0, "gigabytes": 0, "snapshots": 0}
+    assert quota.check() == []
+    set_status("deleting", "error")  # os-reset_status back to a live status
+    assert usage() == {"volumes": 1, "gigabytes": 2, "snapshots": 0}
+    assert quota.check() == []
+    with writer() as s:  # manage existing: the row learns its size
+        s.execute(update(models.Volume).where(models.Volume.id == volume["id"])
+                  .values(size=5))
+        quota.charge_size(s, volume["id"], 3)
+    assert usage()["gigabytes"] == 5 and quota.check() == []
