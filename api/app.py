@@ -10,6 +10,7 @@ from api.routes import (
     helpers,
     manageable,
     quotas,
+    resource_filters,
     services,
     snapshots,
     types,
@@ -23,7 +24,7 @@ from common import exception
 
 LOG = logging.getLogger(__name__)
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
-                       quotas.bp, manageable.bp)
+                       quotas.bp, manageable.bp, resource_filters.bp)
 
 
 def _fault(code, fault, message):

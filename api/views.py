@@ -64,6 +64,8 @@ def volume_detail(volume, ctx):
     if ctx.is_admin:
         body["os-vol-host-attr:host"] = volume.host
         body["os-vol-mig-status-attr:name_id"] = None
+        if microversion.at_least((3, 21)):
+            body["provider_id"] = None  # no Lamina driver keeps a back-end id apart
     _add_action_fields(body, volume)
     return body
 
@@ -169,4 +171,6 @@ def snapshot(snap, ctx, detail=True):
     if detail:
         body["os-extended-snapshot-attributes:progress"] = snap.progress
         body["os-extended-snapshot-attributes:project_id"] = snap.project_id
+        if microversion.at_least((3, 41)):
+            body["user_id"] = snap.user_id
     return body

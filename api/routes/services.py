@@ -3,6 +3,7 @@
 import flask
 
 from api import microversion, policy, schemas, views
+from api.routes import resource_filters
 from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
 from common import exception, service
 from common.db import api as db
@@ -46,7 +47,8 @@ def services_update(project_id, action):
 def get_pools(project_id):
     policy.authorize(ctx(), "scheduler_extension:scheduler_stats:get_pools")
     detail = as_bool(flask.request.args.get("detail", "false"), "detail")
-    return reply({"pools": [views.pool(p, detail) for p in db.pool_get_all()]})
+    pools = resource_filters.filter_pools(db.pool_get_all())
+    return reply({"pools": [views.pool(p, detail) for p in pools]})
 
 
 @bp.get("/messages")

@@ -60,6 +60,9 @@ def _filters():
 def _list(detail):
     policy.authorize(ctx(), "volume:get_all_snapshots")
     limit, marker, keys, dirs = paging(SORT_KEYS)
+    if "name" in keys and not microversion.at_least((3, 30)):
+        # 3.30 added sorting snapshots by name; before it Cinder refuses the key.
+        raise exception.InvalidInput(reason="Invalid sort key name")
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
     snapshots = db.snapshot_get_all(ctx(), filters=_filters(), marker=marker, limit=limit,

@@ -1,5 +1,8 @@
 """/volumes: create, list, show, update, delete, and volume metadata."""
 
+import hashlib
+import json
+
 import flask
 
 from api import microversion, policy, schemas, views
@@ -13,6 +16,8 @@ SORT_KEYS = ("id", "name", "status", "size", "created_at", "updated_at",
              "availability_zone", "bootable", "volume_type_id", "project_id", "host")
 NON_FILTER_ARGS = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants",
                    "with_count", "offset", "detail"}
+# 3.34 like filters (`name~=abc`: the name contains abc), on the volume's own text columns.
+LIKE_FILTERS = ("name~", "status~", "availability_zone~")
 
 
 def _requests():
@@ -39,6 +44,10 @@ def _filters():
                 filters["volume_type_id"] = value
         elif key in ("project_id", "host") and ctx().is_admin:
             filters[key] = value
+        elif key == "group_id" and microversion.at_least((3, 10)):
+            filters["group_id"] = value  # groups are not served: no volume is in one
+        elif key in LIKE_FILTERS and microversion.at_least((3, 34)):
+            filters[key] = value
         else:
             raise exception.InvalidInput(reason="Invalid filters %s are found in query "
                                                 "options." % key)
@@ -59,8 +68,9 @@ def _list(detail):
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
     filters = _filters()
-    volumes = db.volume_get_all(ctx(), filters=filters, marker=marker, limit=limit,
-                                sort_keys=keys, sort_dirs=dirs, all_projects=all_projects)
+    volumes = [] if "group_id" in filters else db.volume_get_all(
+        ctx(), filters=filters, marker=marker, limit=limit, sort_keys=keys, sort_dirs=dirs,
+        all_projects=all_projects)
     render = (lambda v: views.volume_detail(v, ctx())) if detail else views.volume_summary
     items = [render(v) for v in volumes]
     body = {"volumes": items}
@@ -78,6 +88,21 @@ def index(project_id):
 @bp.get("/volumes/detail")
 def detail(project_id):
     return _list(detail=True)
+
+
+@bp.get("/volumes/summary")
+def summary(project_id):
+    """3.12: count and total size of the caller's volumes (admin all_tenants: everyone's);
+    3.36 adds every distinct metadata key with its distinct values."""
+    microversion.require((3, 12))
+    policy.authorize(ctx(), "volume:get_all")
+    all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
+                                              "all_tenants")
+    count, size, metadata = db.volume_summary(ctx(), all_projects=all_projects)
+    body = {"total_count": count, "total_size": size}
+    if microversion.at_least((3, 36)):
+        body["metadata"] = metadata
+    return reply({"volume-summary": body})
 
 
 @bp.post("/volumes")
@@ -129,15 +154,31 @@ def update(project_id, volume_id):
 
 @bp.delete("/volumes/<volume_id>")
 def delete(project_id, volume_id):
-    _authorized(volume_id, "volume:delete")
+    volume = _authorized(volume_id, "volume:delete")
     for arg in flask.request.args:
         if arg not in ("cascade", "force"):
             raise exception.InvalidInput(reason="unknown parameter %s" % arg)
-    if as_bool(flask.request.args.get("force", "false"), "force"):
-        raise exception.InvalidInput(reason="force delete is not supported yet")
     cascade = as_bool(flask.request.args.get("cascade", "false"), "cascade")
+    # 3.23: force=true is the os-force_delete action (admin); before 3.23 force is ignored.
+    if microversion.at_least((3, 23)) and as_bool(flask.request.args.get("force", "false"),
+                                                  "force"):
+        policy.authorize(ctx(), "volume:force_delete", volume)
+        if cascade:
+            raise exception.InvalidInput(reason="force delete with cascade is not supported "
+                                                "yet")
+        _volume_actions().force_delete(ctx(), volume_id)
+        return accepted()
     _requests().delete(ctx(), volume_id, cascade=cascade)
     return accepted()
+
+
+def _volume_actions():
+    from api.volume_actions import VolumeActions
+
+    config = flask.current_app.config
+    if "volume_actions" not in config:
+        config["volume_actions"] = VolumeActions()
+    return config["volume_actions"]
 
 
 # --- metadata --------------------------------------------------------------------------------
@@ -147,9 +188,31 @@ def _metadata_of(volume_id):
     return {m.key: m.value for m in volume.volume_metadata}
 
 
+def _metadata_etag(metadata):
+    """3.15: the ETag of a volume's metadata, the MD5 of its GET body (as Cinder)."""
+    data = json.dumps({"metadata": metadata}).encode("utf-8")
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _check_if_match(volume_id):
+    """3.15: a metadata update with If-Match whose tags do not name the metadata as it is now
+    is refused with 412 (Cinder answers it with no body) and changes nothing."""
+    header = flask.request.headers.get("If-Match")
+    if not microversion.at_least((3, 15)) or not header:
+        return None
+    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
+    if "*" in tags or _metadata_etag(_metadata_of(volume_id)) in tags:
+        return None
+    return flask.Response(status=412)
+
+
 @bp.get("/volumes/<volume_id>/metadata")
 def metadata_index(project_id, volume_id):
-    return reply({"metadata": _metadata_of(volume_id)})
+    metadata = _metadata_of(volume_id)
+    response = reply({"metadata": metadata})
+    if microversion.at_least((3, 15)):
+        response.headers["ETag"] = _metadata_etag(metadata)
+    return response
 
 
 @bp.post("/volumes/<volume_id>/metadata")
@@ -163,6 +226,9 @@ def metadata_create(project_id, volume_id):
 def metadata_replace(project_id, volume_id):
     metadata = json_body(schemas.metadata_body)["metadata"]
     _authorized(volume_id, "volume:update_volume_metadata")
+    refused = _check_if_match(volume_id)
+    if refused is not None:
+        return refused
     return reply({"metadata": db.volume_metadata_update(volume_id, metadata, True)})
 
 
@@ -180,6 +246,9 @@ def metadata_update(project_id, volume_id, key):
     if key not in meta:
         raise exception.BadRequest("Request body and URI mismatch")
     _authorized(volume_id, "volume:update_volume_metadata")
+    refused = _check_if_match(volume_id)
+    if refused is not None:
+        return refused
     db.volume_metadata_update(volume_id, meta, False)
     return reply({"meta": meta})
 

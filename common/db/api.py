@@ -275,6 +275,26 @@ def snapshots_of_volume_exist(volume_id, session):
         models.Snapshot.deleted == false()).limit(1)).first() is not None
 
 
+def volume_summary(ctx, all_projects=False):
+    """GET /volumes/summary (3.12, metadata from 3.36): (count, total size in GiB, {key:
+    [distinct values]}) over the live volumes in scope (the caller's project, or every project
+    for an admin asking all_tenants). Two aggregate queries, no rows loaded."""
+    project_only = not (all_projects and ctx.is_admin)
+    with reader() as s:
+        count, size = s.execute(_volume_scope(ctx, select(
+            func.count(models.Volume.id), func.coalesce(func.sum(models.Volume.size), 0)),
+            project_only=project_only)).one()
+        pairs = s.execute(_volume_scope(ctx, select(
+            models.VolumeMetadata.key, models.VolumeMetadata.value).join(
+            models.Volume, models.Volume.id == models.VolumeMetadata.volume_id),
+            project_only=project_only).distinct().order_by(
+            models.VolumeMetadata.key, models.VolumeMetadata.value)).all()
+    metadata = {}
+    for key, value in pairs:
+        metadata.setdefault(key, []).append(value)
+    return int(count), int(size), metadata
+
+
 # --- snapshots -------------------------------------------------------------------------------
 
 def _snapshot_scope(ctx, stmt, project_only=True):

@@ -10,6 +10,7 @@ from common import exception
     (None, (3, 0)),
     ("volume 3.0", (3, 0)),
     ("volume 3.7", (3, 7)),
+    ("volume 3.42", (3, 42)),
     ("volume latest", microversion.MAX_VERSION),
     ("compute 2.1, volume 3.5", (3, 5)),
     ("compute 2.1", (3, 0)),
@@ -20,7 +21,12 @@ def test_negotiate(header, expected):
 
 
 def test_v2_is_always_3_0():
-    assert microversion.negotiate({microversion.HEADER: "volume 3.7"}, 2) == (3, 0)
+    assert microversion.negotiate({microversion.HEADER: "volume 3.42"}, 2) == (3, 0)
+
+
+def test_maximum_is_3_42():
+    assert microversion.MAX_VERSION == (3, 42)
+    assert microversion.negotiate({microversion.HEADER: "volume latest"}, 3) == (3, 42)
 
 
 @pytest.mark.parametrize("header", ["volume 3", "volume 3.x", "volume 03.1", "volume3.1",
@@ -30,7 +36,7 @@ def test_malformed_is_400(header):
         microversion.negotiate({microversion.HEADER: header}, 3)
 
 
-@pytest.mark.parametrize("header", ["volume 3.8", "volume 4.0", "volume 2.0"])
+@pytest.mark.parametrize("header", ["volume 3.43", "volume 4.0", "volume 2.0"])
 def test_out_of_range_is_406(header):
     with pytest.raises(exception.NotAcceptable):
         microversion.negotiate({microversion.HEADER: header}, 3)

@@ -1,0 +1,299 @@
+"""Microversions 3.8..3.42 at their boundaries, through the HTTP API of the in-process stack:
+the version before answers the old way, the version itself the new way (docs/api.md has the
+table of what each version means here)."""
+
+import hashlib
+import json
+
+import pytest
+
+from api import microversion
+
+MEMBER = "bob:p1"
+
+
+def volume_available(stack, **fields):
+    volume = stack.create_volume(**fields)
+    return stack.wait_volume(volume["id"], ("available",))
+
+
+def snapshot_available(stack, volume_id, **fields):
+    snap = stack.create_snapshot(volume_id, **fields)
+    return stack.wait_snapshot(snap["id"], ("available",))
+
+
+def action(stack, volume_id, name, args, **kwargs):
+    return stack.request("POST", "/volumes/%s/action" % volume_id, {name: args}, **kwargs)
+
+
+# --- the maximum and the version documents -------------------------------------------------------
+
+def test_maximum_is_3_42(stack):
+    assert microversion.MAX_VERSION == (3, 42)
+    latest = stack.request("GET", "/volumes", version="latest")
+    assert latest.headers["OpenStack-API-Version"] == "volume 3.42"
+    assert stack.request("GET", "/volumes", version="3.42").status_code == 200
+    above = stack.request("GET", "/volumes", version="3.43")
+    assert above.status_code == 406 and "notAcceptable" in above.json()
+    for path in ("/", "/v3/"):
+        docs = stack.http.get(stack.url + path).json()["versions"]
+        v3 = [v for v in docs if v["id"] == "v3.0"][0]
+        assert (v3["min_version"], v3["version"]) == ("3.0", "3.42")
+
+
+@pytest.mark.parametrize("path", ["/groups", "/group_types", "/group_snapshots", "/backups",
+                                  "/clusters", "/attachments", "/workers/cleanup",
+                                  "/os-volume-transfer", "/manageable_snapshots"])
+def test_resources_not_served_answer_404(stack, path):
+    resp = stack.request("GET", path, version="3.42")
+    assert resp.status_code == 404 and "itemNotFound" in resp.json()
+
+
+# --- 3.10 group_id filter ------------------------------------------------------------------------
+
+def test_3_10_group_id_filter(stack):
+    volume_available(stack)
+    old = stack.request("GET", "/volumes?group_id=g1", version="3.9")
+    assert old.status_code == 400 and "group_id" in old.text
+    new = stack.request("GET", "/volumes/detail?group_id=g1", version="3.10")
+    assert new.status_code == 200 and new.json()["volumes"] == []  # no volume is in a group
+
+
+# --- 3.12 / 3.36 volume summary ------------------------------------------------------------------
+
+def test_3_12_volume_summary_and_3_36_metadata(stack):
+    volume_available(stack, size=2, metadata={"tier": "gold", "app": "db"})
+    volume_available(stack, size=3, metadata={"tier": "silver"})
+    other = stack.request("POST", "/volumes", {"volume": {"size": 4}}, project="p2")
+    stack.wait_volume(other.json()["volume"]["id"], ("available",))
+    assert stack.request("GET", "/volumes/summary", version="3.11").status_code == 404
+    resp = stack.request("GET", "/volumes/summary", version="3.12")
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"volume-summary": {"total_count": 2, "total_size": 5}}
+    assert "metadata" not in stack.request("GET", "/volumes/summary",
+                                           version="3.35").json()["volume-summary"]
+    summary = stack.request("GET", "/volumes/summary", version="3.36").json()["volume-summary"]
+    assert summary == {"total_count": 2, "total_size": 5,
+                       "metadata": {"app": ["db"], "tier": ["gold", "silver"]}}
+    everyone = stack.request("GET", "/volumes/summary?all_tenants=1",
+                             version="3.36").json()["volume-summary"]
+    assert (everyone["total_count"], everyone["total_size"]) == (3, 9)
+    # all_tenants is an admin's: a member sees their project only
+    member = stack.request("GET", "/volumes/summary?all_tenants=1", version="3.12",
+                           token=MEMBER).json()["volume-summary"]
+    assert member == {"total_count": 2, "total_size": 5}
+
+
+def test_summary_of_no_volumes(stack):
+    resp = stack.request("GET", "/volumes/summary", version="3.36")
+    assert resp.json() == {"volume-summary": {"total_count": 0, "total_size": 0,
+                                              "metadata": {}}}
+
+
+# --- 3.15 ETag / If-Match on volume metadata -----------------------------------------------------
+
+def test_3_15_metadata_etag(stack):
+    vid = volume_available(stack, metadata={"a": "1"})["id"]
+    path = "/volumes/%s/metadata" % vid
+    old = stack.request("GET", path, version="3.14")
+    assert old.status_code == 200 and "ETag" not in old.headers
+    # before 3.15 If-Match is not looked at
+    resp = stack.request("PUT", path, {"metadata": {"a": "2"}}, version="3.14")
+    assert resp.status_code == 200
+
+    got = stack.request("GET", path, version="3.15")
+    etag = got.headers["ETag"]
+    assert etag == hashlib.md5(json.dumps({"metadata": {"a": "2"}}).encode()).hexdigest()
+    # someone else changes the metadata: the stale tag is refused and nothing changes
+    stack.request("POST", path, {"metadata": {"b": "x"}}, version="3.15")
+
+    def put(url, body, tag):
+        return stack.http.put(stack.url + "/v3/p1" + url, json=body, headers={
+            "X-Auth-Token": "admin:p1", "OpenStack-API-Version": "volume 3.15",
+            "If-Match": tag})
+
+    stale = put(path, {"metadata": {"a": "3"}}, etag)
+    assert stale.status_code == 412
+    stale_one = put(path + "/a", {"meta": {"a": "3"}}, '"%s"' % etag)
+    assert stale_one.status_code == 412
+    current = stack.request("GET", path, version="3.15")
+    assert current.json()["metadata"] == {"a": "2", "b": "x"}
+    fresh = current.headers["ETag"]
+    assert fresh != etag
+    assert put(path + "/a", {"meta": {"a": "3"}}, '"%s"' % fresh).status_code == 200
+    newer = stack.request("GET", path, version="3.15").headers["ETag"]
+    done = put(path, {"metadata": {"only": "this"}}, "%s, %s" % (etag, newer))
+    assert done.status_code == 200 and done.json()["metadata"] == {"only": "this"}
+    assert put(path, {"metadata": {"any": "tag"}}, "*").status_code == 200
+    # at 3.14 the same stale tag is ignored
+    resp = stack.http.put(stack.url + "/v3/p1" + path, json={"metadata": {"z": "1"}}, headers={
+        "X-Auth-Token": "admin:p1", "OpenStack-API-Version": "volume 3.14", "If-Match": etag})
+    assert resp.status_code == 200
+
+
+# --- 3.21 provider_id ----------------------------------------------------------------------------
+
+def test_3_21_provider_id_for_admins(stack):
+    vid = volume_available(stack)["id"]
+    assert "provider_id" not in stack.request("GET", "/volumes/" + vid,
+                                              version="3.20").json()["volume"]
+    shown = stack.request("GET", "/volumes/" + vid, version="3.21").json()["volume"]
+    assert "provider_id" in shown and shown["provider_id"] is None
+    listed = stack.request("GET", "/volumes/detail", version="3.21").json()["volumes"]
+    assert "provider_id" in listed[0]
+    member = stack.request("GET", "/volumes/" + vid, version="3.21", token=MEMBER)
+    assert "provider_id" not in member.json()["volume"]
+
+
+# --- 3.22 snapshot list metadata filter ----------------------------------------------------------
+
+def test_3_22_snapshot_metadata_filter(stack):
+    vid = volume_available(stack)["id"]
+    tagged = snapshot_available(stack, vid, metadata={"k": "v"})
+    snapshot_available(stack, vid)
+    query = "/snapshots?metadata=%7B%22k%22%3A%22v%22%7D"  # {"k":"v"}
+    old = stack.request("GET", query, version="3.21")
+    assert old.status_code == 400 and "metadata" in old.text
+    new = stack.request("GET", query, version="3.22")
+    assert [s["id"] for s in new.json()["snapshots"]] == [tagged["id"]]
+
+
+# --- 3.23 DELETE /volumes/{id}?force=true --------------------------------------------------------
+
+def test_3_23_force_delete(stack):
+    vid = volume_available(stack)["id"]
+    assert action(stack, vid, "os-reset_status", {"status": "maintenance"}).status_code == 202
+    # before 3.23 force is not looked at: a plain delete, refused in maintenance
+    old = stack.request("DELETE", "/volumes/%s?force=true" % vid, version="3.22")
+    assert old.status_code == 400
+    # a member may not force
+    member = stack.request("DELETE", "/volumes/%s?force=true" % vid, version="3.23",
+                           token=MEMBER)
+    assert member.status_code == 403
+    assert stack.wait_volume(vid, ("maintenance",))["status"] == "maintenance"
+    new = stack.request("DELETE", "/volumes/%s?force=true" % vid, version="3.23")
+    assert new.status_code == 202, new.text
+    stack.wait_volume(vid, ("deleted",))
+    assert stack.volume_files() == []
+
+
+def test_force_delete_refused_with_snapshots(stack):
+    vid = volume_available(stack)["id"]
+    snapshot_available(stack, vid)
+    resp = stack.request("DELETE", "/volumes/%s?force=true" % vid, version="3.23")
+    assert resp.status_code == 400
+    assert stack.wait_volume(vid, ("available",))["status"] == "available"
+
+
+# --- 3.30 snapshot sort by name ------------------------------------------------------------------
+
+def test_3_30_snapshot_sort_by_name(stack):
+    vid = volume_available(stack)["id"]
+    for name in ("b", "c", "a"):
+        snapshot_available(stack, vid, name=name)
+    old = stack.request("GET", "/snapshots?sort=name:asc", version="3.29")
+    assert old.status_code == 400 and "sort key" in old.text
+    new = stack.request("GET", "/snapshots?sort=name:asc", version="3.30")
+    assert [s["name"] for s in new.json()["snapshots"]] == ["a", "b", "c"]
+
+
+# --- 3.28 / 3.35 get_pools filters ---------------------------------------------------------------
+
+def test_3_28_and_3_35_pool_filters(stack):
+    stack.request("POST", "/types", {"volume_type": {
+        "name": "here", "extra_specs": {"volume_backend_name": "file"}}})
+    stack.request("POST", "/types", {"volume_type": {
+        "name": "elsewhere", "extra_specs": {"volume_backend_name": "rbd"}}})
+
+    def names(query, version):
+        resp = stack.request("GET", "/scheduler-stats/get_pools" + query, version=version)
+        assert resp.status_code == 200, resp.text
+        return [p["name"] for p in resp.json()["pools"]]
+
+    pool = "stack@file#pool0"
+    assert names("?name=nosuch", "3.27") == [pool]  # ignored before 3.28
+    assert names("?name=nosuch", "3.28") == []
+    assert names("?name=" + pool.replace("#", "%23"), "3.28") == [pool]
+    assert names("?volume_backend_name=file", "3.28") == [pool]
+    assert names("?volume_backend_name=rbd", "3.30") == []
+    # from 3.31 only the filters /resource_filters lists
+    bad = stack.request("GET", "/scheduler-stats/get_pools?volume_backend_name=file",
+                        version="3.31")
+    assert bad.status_code == 400 and "volume_backend_name" in bad.text
+    assert names("?volume_type=elsewhere", "3.34") == [pool]  # ignored before 3.35
+    assert names("?volume_type=elsewhere", "3.35") == []
+    assert names("?volume_type=here&detail=true", "3.35") == [pool]
+    missing = stack.request("GET", "/scheduler-stats/get_pools?volume_type=nosuch",
+                            version="3.35")
+    assert missing.status_code == 404
+
+
+# --- 3.33 resource filters, 3.34 like filters ----------------------------------------------------
+
+def test_3_33_resource_filters(stack):
+    assert stack.request("GET", "/resource_filters", version="3.32").status_code == 404
+    resp = stack.request("GET", "/resource_filters", version="3.33")
+    assert resp.status_code == 200
+    filters = {f["resource"]: f["filters"] for f in resp.json()["resource_filters"]}
+    assert filters["volume"] == ["name", "status", "metadata", "availability_zone",
+                                 "volume_type", "bootable", "group_id"]
+    assert filters["snapshot"] == ["name", "status", "volume_id", "metadata"]
+    assert filters["pool"] == ["name"]  # volume_type counts from 3.35
+    pool = stack.request("GET", "/resource_filters?resource=pool", version="3.35")
+    assert pool.json()["resource_filters"] == [{"resource": "pool",
+                                                "filters": ["name", "volume_type"]}]
+    one = stack.request("GET", "/resource_filters?resource=volume", version="3.34",
+                        token=MEMBER).json()["resource_filters"]
+    assert one == [{"resource": "volume", "filters": [
+        "name~", "status~", "metadata", "availability_zone~", "volume_type", "bootable",
+        "group_id"]}]
+    none = stack.request("GET", "/resource_filters?resource=backup", version="3.34")
+    assert none.json() == {"resource_filters": []}
+
+
+def test_3_34_like_filters(stack):
+    web = volume_available(stack, name="web-data")["id"]
+    volume_available(stack, name="db-data")
+    old = stack.request("GET", "/volumes?name~=web", version="3.33")
+    assert old.status_code == 400 and "name~" in old.text
+    new = stack.request("GET", "/volumes?name~=web", version="3.34")
+    assert [v["id"] for v in new.json()["volumes"]] == [web]
+    both = stack.request("GET", "/volumes?name~=data&status~=avail", version="3.34")
+    assert len(both.json()["volumes"]) == 2
+    # exact name filter unchanged
+    assert stack.request("GET", "/volumes?name=web", version="3.34").json()["volumes"] == []
+
+
+# --- 3.40 revert, 3.41 snapshot user_id, 3.42 in-use extend --------------------------------------
+
+def test_3_40_revert_is_reachable(stack):
+    vid = volume_available(stack)["id"]
+    snap = snapshot_available(stack, vid)
+    body = {"snapshot_id": snap["id"]}
+    assert action(stack, vid, "revert", body, version="3.39").status_code == 404
+    resp = action(stack, vid, "revert", body, version="3.40")
+    assert resp.status_code == 202, resp.text
+    assert stack.wait_volume(vid, ("available",))["status"] == "available"
+
+
+def test_3_41_snapshot_user_id(stack):
+    vid = volume_available(stack)["id"]
+    snap = stack.create_snapshot(vid)
+    stack.wait_snapshot(snap["id"], ("available",))
+    path = "/snapshots/" + snap["id"]
+    assert "user_id" not in stack.request("GET", path, version="3.40").json()["snapshot"]
+    shown = stack.request("GET", path, version="3.41").json()["snapshot"]
+    assert shown["user_id"] == "admin"
+    detail = stack.request("GET", "/snapshots/detail", version="3.41").json()["snapshots"]
+    assert detail[0]["user_id"] == "admin"
+    old_detail = stack.request("GET", "/snapshots/detail", version="3.40").json()["snapshots"]
+    assert "user_id" not in old_detail[0]
+
+
+def test_3_42_extend_in_use(stack):
+    vid = volume_available(stack)["id"]
+    assert action(stack, vid, "os-reset_status", {"status": "in-use"}).status_code == 202
+    old = action(stack, vid, "os-extend", {"new_size": 2}, version="3.41")
+    assert old.status_code == 400 and "available" in old.text
+    new = action(stack, vid, "os-extend", {"new_size": 2}, version="3.42")
+    assert new.status_code == 400 and "not supported yet" in new.text
