@@ -195,15 +195,20 @@ def reserve(project_id, deltas, session=None, force=False):
     caller wrote in it, rolls back. With `session`, the charge joins the caller's
     transaction (the one that inserts or changes the resource); without, it is its own.
     force=True charges without looking at the limits (giving back a release that turned out
-    wrong, e.g. a failed delete)."""
+    wrong, e.g. a failed delete), after the change it follows was written.
+
+    A project's first charge creates its usage rows from a recount of the tables; release
+    and forced charges are called after their change is written, plain charges before."""
     resources = sorted(r for r, d in deltas.items() if d and r not in NOT_COUNTED)
     if not resources:
         return
 
     def _charge(s):
         limits = {} if force else project_limits(project_id, resources, session=s)
-        quota_api.usage_ensure(s, project_id, resources)
+        made_here = quota_api.usage_ensure(s, project_id, resources)
         for r in resources:
+            if force and r in made_here:
+                continue  # (SQLite) a forced charge follows the change the recount just saw
             limit = None if force else limits.get(r, -1)
             if not quota_api.usage_add(s, project_id, r, deltas[r], limit):
                 raise _over(r, deltas[r], limit, quota_api.usage_get(s, project_id, r))
@@ -221,9 +226,10 @@ def release(project_id, deltas, session=None):
         return
 
     def _give_back(s):
-        quota_api.usage_ensure(s, project_id, resources)
+        made_here = quota_api.usage_ensure(s, project_id, resources)
         for r in resources:
-            quota_api.usage_add(s, project_id, r, -deltas[r])
+            if r not in made_here:  # (SQLite) the recount already saw the change
+                quota_api.usage_add(s, project_id, r, -deltas[r])
     if session is not None:
         _give_back(session)
     else:

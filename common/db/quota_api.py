@@ -2,10 +2,11 @@
 UPDATEs, reservations of operations in flight, and the recount from the resource tables that
 proves (and repairs) that usage never drifted. common/quota.py holds the rules."""
 
+import time
 import uuid
 
 from sqlalchemy import delete, false, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common.db import models
 from common.db.models import utcnow
@@ -83,15 +84,37 @@ def usage_get_all(project_id, session=None):
 
 def usage_ensure(session, project_id, resources):
     """Make sure the usage rows exist; a new row starts at the recounted figure (resources
-    made before quotas existed). A concurrent insert of the same row is harmless."""
+    made before quotas existed). A concurrent insert of the same row is harmless.
+
+    On MariaDB and PostgreSQL missing rows are inserted and committed in a transaction of
+    their own before the caller's transaction charges them: two transactions that both
+    insert a row and then update it deadlock on InnoDB's duplicate-key locks. (SQLite takes
+    the write lock at BEGIN, so there it is done in the caller's transaction, and the recount
+    sees what the caller changed before.) Returns the resources whose rows were made in the
+    caller's transaction."""
     existing = set(session.scalars(select(models.QuotaUsage.resource).where(
         models.QuotaUsage.project_id == project_id,
         models.QuotaUsage.resource.in_(list(resources)))))
     missing = [r for r in resources if r not in existing]
     if not missing:
-        return
+        return set()
+    if session.get_bind().dialect.name == "sqlite":
+        _insert_usage_rows(session, project_id, missing)
+        return set(missing)
+    for attempt in range(5):
+        try:
+            with writer() as s:
+                _insert_usage_rows(s, project_id, missing)
+            return set()
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _insert_usage_rows(session, project_id, missing):
     counted = recount(session, project_id).get(project_id, {})
-    for resource in missing:
+    for resource in sorted(missing):
         try:
             with session.begin_nested():
                 session.add(models.QuotaUsage(project_id=project_id, resource=resource,
