@@ -286,3 +286,63 @@ def test_openstacksdk_with_keystone_password(ks, lamina):
     assert volume.id in [v.id for v in bs.volumes()]
     bs.delete_volume(volume)
     bs.wait_for_delete(volume, wait=60)
+
+
+def wait_snapshot(user, snapshot_id):
+    scenarios.wait_for(lambda: user.request("GET", "/snapshots/" + snapshot_id).json()[
+        "snapshot"]["status"] in ("available", "error"))
+
+
+def test_access_matrix_snapshots_and_actions(users):
+    """The same persona rules for snapshots and volume actions."""
+    alice, bob, carol, dave = (users[n] for n in ("alice", "bob", "carol", "dave"))
+    volume = create_volume(alice)
+    resp = alice.request("POST", "/snapshots", {"snapshot": {"volume_id": volume["id"],
+                                                             "name": "ks-snap"}})
+    assert resp.status_code == 202, resp.text
+    snapshot = resp.json()["snapshot"]
+    snap = "/snapshots/" + snapshot["id"]
+    action = "/volumes/%s/action" % volume["id"]
+    try:
+        wait_snapshot(alice, snapshot["id"])
+        # bob: neither the snapshot nor the volume exists for him
+        for method, path, body in (
+                ("GET", snap, None), ("PUT", snap, {"snapshot": {"name": "x"}}),
+                ("DELETE", snap, None), ("GET", snap + "/metadata", None),
+                ("POST", "/snapshots", {"snapshot": {"volume_id": volume["id"]}}),
+                ("POST", action, {"os-set_bootable": {"bootable": True}}),
+                ("POST", action, {"os-reset_status": {"status": "error"}})):
+            resp = bob.request(method, path, body)
+            assert resp.status_code == 404, (method, path, resp.status_code, resp.text)
+        assert snapshot["id"] not in [s["id"] for s in bob.request(
+            "GET", "/snapshots").json()["snapshots"]]
+
+        # carol: reads, never writes
+        assert carol.request("GET", snap).status_code == 200
+        assert snapshot["id"] in [s["id"] for s in carol.request(
+            "GET", "/snapshots").json()["snapshots"]]
+        for method, path, body in (
+                ("PUT", snap, {"snapshot": {"name": "x"}}), ("DELETE", snap, None),
+                ("POST", "/snapshots", {"snapshot": {"volume_id": volume["id"]}}),
+                ("POST", snap + "/metadata", {"metadata": {"a": "b"}}),
+                ("POST", action, {"os-set_bootable": {"bootable": True}})):
+            resp = carol.request(method, path, body)
+            assert resp.status_code == 403, (method, path, resp.status_code, resp.text)
+
+        # admin-only actions: refused to alice (a member), allowed to dave
+        for path, body in ((action, {"os-reset_status": {"status": "available"}}),
+                           (action, {"os-force_delete": None}),
+                           (snap + "/action", {"os-reset_status": {"status": "available"}})):
+            resp = alice.request("POST", path, body)
+            assert resp.status_code == 403, (path, resp.status_code, resp.text)
+        assert alice.request("POST", action, {"os-set_bootable": {"bootable": True}}
+                             ).status_code == 200
+        resp = dave.request("POST", snap + "/action", {"os-reset_status": {"status":
+                                                                            "available"}})
+        assert resp.status_code == 202, resp.text
+        listed = dave.request("GET", "/snapshots?all_tenants=1").json()["snapshots"]
+        assert snapshot["id"] in [s["id"] for s in listed]
+    finally:
+        assert alice.request("DELETE", snap).status_code == 202
+        scenarios.wait_for(lambda: alice.request("GET", snap).status_code == 404)
+        delete_volume(alice, volume["id"])
