@@ -63,7 +63,10 @@ class AioTarget:
 
         os.makedirs(self.workdir, exist_ok=True)
         conf = configparser.ConfigParser(interpolation=None)
-        conf["DEFAULT"] = {"default_log_levels": quiet_default_log_levels()}
+        conf["DEFAULT"] = {"default_log_levels": quiet_default_log_levels(),
+                           # benchmarks make hundreds of volumes in one project
+                           "quota_volumes": "-1", "quota_gigabytes": "-1",
+                           "quota_snapshots": "-1"}
         conf_path = os.path.join(self.workdir, "aio.conf")
         with open(conf_path, "w") as f:
             conf.write(f)
