@@ -17,6 +17,7 @@ import openstack
 import pytest
 import requests
 from cinderclient import client as cinder_client
+from cinderclient import exceptions as cinder_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
@@ -346,3 +347,26 @@ def test_access_matrix_snapshots_and_actions(users):
         assert alice.request("DELETE", snap).status_code == 202
         scenarios.wait_for(lambda: alice.request("GET", snap).status_code == 404)
         delete_volume(alice, volume["id"])
+
+
+def test_cinderclient_quota_api_with_keystone(ks, lamina):
+    """An admin's cinderclient manages another project's quota; a member's may only read."""
+    admin = ks_session_for(ks, ks["LAMINA_KS_ADMIN_A_USER"], ks["LAMINA_KS_PROJECT_A"])
+    member = ks_session_for(ks, ks["LAMINA_KS_MEMBER_B_USER"], ks["LAMINA_KS_PROJECT_B"])
+    beta = member.get_project_id()
+    as_admin = cinder_client.Client("3.0", session=admin, endpoint_override="%s/v3/%s" % (
+        lamina, admin.get_project_id()))
+    as_member = cinder_client.Client("3.0", session=member,
+                                     endpoint_override="%s/v3/%s" % (lamina, beta))
+    try:
+        assert as_admin.quotas.update(beta, volumes=7, gigabytes=70).volumes == 7
+        shown = as_member.quotas.get(beta, usage=True)
+        assert shown.volumes["limit"] == 7 and shown.gigabytes["limit"] == 70
+        assert as_member.quotas.defaults(beta).volumes == 4
+        with pytest.raises(cinder_exc.Forbidden):
+            as_member.quotas.update(beta, volumes=100)
+        limits = {limit.name: limit.value for limit in as_member.limits.get().absolute}
+        assert limits["maxTotalVolumes"] == 7
+    finally:
+        as_admin.quotas.delete(beta)
+    assert as_member.quotas.get(beta).volumes == 4
