@@ -13,6 +13,7 @@ from api.routes import (
     resource_filters,
     services,
     snapshots,
+    type_access,
     types,
     versions,
     volume_actions,
@@ -24,7 +25,7 @@ from common import exception
 
 LOG = logging.getLogger(__name__)
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
-                       quotas.bp, manageable.bp, resource_filters.bp)
+                       quotas.bp, manageable.bp, resource_filters.bp, type_access.bp)
 
 
 def _fault(code, fault, message):

@@ -8,6 +8,7 @@ import time
 from oslo_config import cfg
 
 from api import policy
+from api.routes import type_access
 from common import exception, quota, volume_status
 from common.db import api as db
 from common.db import models
@@ -93,6 +94,7 @@ class VolumeRequests:
                            % (kind, source_volume.availability_zone))
         else:
             vtype = self.resolve_type(volume_type)
+            type_access.check_visible(vtype, ctx)  # a private type not granted: 404
             zone = availability_zone or self.default_zone()
         if zone not in self.known_zones():
             raise exception.InvalidInput(reason="Availability zone '%s' is invalid." % zone)

@@ -3,10 +3,12 @@
 import flask
 
 from api import policy, schemas, views
+from api.routes import type_access
 from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
 from api.volume_requests import VolumeRequests
 from common import exception
 from common.db import api as db
+from common.db import quota_api
 
 bp = flask.Blueprint("types", __name__)
 SORT_KEYS = ("id", "name", "created_at", "updated_at", "is_public", "description")
@@ -16,8 +18,7 @@ def _get_visible(type_id):
     if type_id == "default":
         return VolumeRequests.resolve_type(None)
     vtype = db.volume_type_get(type_id)
-    if not vtype.is_public and not ctx().is_admin:
-        raise exception.VolumeTypeNotFound(type_id=type_id)
+    type_access.check_visible(vtype, ctx())  # private and not granted: 404
     return vtype
 
 
@@ -32,8 +33,13 @@ def index(project_id):
         public_only = None if is_public else True
     else:
         public_only = as_bool(is_public, "is_public")
-    types = db.volume_type_get_all(is_public=public_only, marker=marker, limit=limit,
-                                   sort_keys=keys, sort_dirs=dirs)
+    if ctx().is_admin:
+        types = db.volume_type_get_all(is_public=public_only, marker=marker, limit=limit,
+                                       sort_keys=keys, sort_dirs=dirs)
+    else:  # public types and the private ones the project was given
+        types = quota_api.volume_type_get_all_visible(ctx().project_id, marker=marker,
+                                                      limit=limit, sort_keys=keys,
+                                                      sort_dirs=dirs)
     return reply({"volume_types": [views.volume_type(t, ctx()) for t in types]})
 
 

@@ -310,3 +310,17 @@ class QuotaReservation(TimestampMixin, Base):
     resource_id: Mapped[str] = mapped_column(String(36))
     resource: Mapped[str] = mapped_column(String(300))
     delta: Mapped[int] = mapped_column(BigInteger)
+
+
+class VolumeTypeProject(TimestampMixin, Base):
+    """A project's access to a private volume type (os-volume-type-access)."""
+
+    __tablename__ = "volume_type_projects"
+    __table_args__ = (
+        UniqueConstraint("volume_type_id", "project_id", name="uq_volume_type_projects"),
+        Index("ix_volume_type_projects_project", "project_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
+    project_id: Mapped[str] = mapped_column(String(255))

@@ -5,7 +5,7 @@ proves (and repairs) that usage never drifted. common/quota.py holds the rules."
 import time
 import uuid
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import delete, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common.db import models
@@ -294,3 +294,61 @@ def volume_create_reserved(values, metadata, reserve):
         s.flush()
         s.refresh(volume)
         return volume
+
+
+# --- access to private volume types (os-volume-type-access) ----------------------------------
+# (here with the other multi-tenancy queries)
+
+def type_access_add(type_id, project_id):
+    """Give a project access to a type; False when it had it already."""
+    with writer() as s:
+        exists = s.scalars(select(models.VolumeTypeProject.id).where(
+            models.VolumeTypeProject.volume_type_id == type_id,
+            models.VolumeTypeProject.project_id == project_id)).first()
+        if exists is not None:
+            return False
+        s.add(models.VolumeTypeProject(volume_type_id=type_id, project_id=project_id))
+    return True
+
+
+def type_access_remove(type_id, project_id):
+    """Take a project's access away; False when it had none."""
+    with writer() as s:
+        return s.execute(delete(models.VolumeTypeProject).where(
+            models.VolumeTypeProject.volume_type_id == type_id,
+            models.VolumeTypeProject.project_id == project_id)).rowcount == 1
+
+
+def type_access_list(type_id):
+    with reader() as s:
+        return list(s.scalars(select(models.VolumeTypeProject.project_id).where(
+            models.VolumeTypeProject.volume_type_id == type_id)
+            .order_by(models.VolumeTypeProject.project_id)))
+
+
+def type_accessible(type_id, project_id):
+    with reader() as s:
+        return s.scalars(select(models.VolumeTypeProject.id).where(
+            models.VolumeTypeProject.volume_type_id == type_id,
+            models.VolumeTypeProject.project_id == project_id)).first() is not None
+
+
+def volume_type_get_all_visible(project_id, marker=None, limit=None, sort_keys=("created_at",),
+                                sort_dirs=("asc",)):
+    """The types a project sees: public ones and private ones it was given access to."""
+    from common import exception
+    from common.db import api as db
+
+    vt = models.VolumeType
+    granted = select(models.VolumeTypeProject.volume_type_id).where(
+        models.VolumeTypeProject.project_id == project_id)
+    with reader() as s:
+        stmt = select(vt).where(vt.deleted == false(),
+                                (vt.is_public == true()) | vt.id.in_(granted))
+        marker_row = None
+        if marker is not None:
+            marker_row = s.scalars(select(vt).where(vt.id == marker)).first()
+            if marker_row is None:
+                raise exception.InvalidInput(reason="marker %s not found" % marker)
+        stmt = db.paginate(stmt, vt, sort_keys, sort_dirs, marker_row, limit)
+        return list(s.scalars(stmt))

@@ -1,4 +1,5 @@
-"""quotas: limits per project and class, usage, reservations of operations in flight
+"""quotas: limits per project and class, usage, reservations of operations in flight;
+projects' access to private volume types
 
 Revision ID: 0003
 Revises: 0002
@@ -57,9 +58,25 @@ def upgrade():
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('project_id', 'resource', name='uq_quotas_project_resource')
     )
+    op.create_table('volume_type_projects',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('volume_type_id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['volume_type_id'], ['volume_types.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('volume_type_id', 'project_id', name='uq_volume_type_projects')
+    )
+    with op.batch_alter_table('volume_type_projects', schema=None) as batch_op:
+        batch_op.create_index('ix_volume_type_projects_project', ['project_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('volume_type_projects', schema=None) as batch_op:
+        batch_op.drop_index('ix_volume_type_projects_project')
+
+    op.drop_table('volume_type_projects')
     op.drop_table('quotas')
     op.drop_table('quota_usages')
     with op.batch_alter_table('quota_reservations', schema=None) as batch_op:
