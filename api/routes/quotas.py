@@ -2,7 +2,7 @@
 
 import flask
 
-from api import policy
+from api import microversion, policy
 from api.routes.helpers import as_bool, ctx, json_body, reply
 from common import exception, quota
 from common.db import quota_api
@@ -103,10 +103,15 @@ LIMIT_NAMES = {
 @bp.get("/limits")
 def limits(project_id):
     c = ctx()
+    target = c.project_id
+    if microversion.at_least((3, 39)) and flask.request.args.get("project_id"):
+        # 3.39: another project's limits, for those allowed to see its quotas (admins)
+        target = flask.request.args["project_id"]
+        policy.authorize(c, "volume_extension:quotas:show", {"project_id": target})
     resources = list(LIMIT_NAMES)
-    hard = quota.project_limits(c.project_id, resources)
+    hard = quota.project_limits(target, resources)
     absolute = {LIMIT_NAMES[r][0]: hard[r] for r in resources}
-    if policy.check(c, "limits_extension:used_limits"):
-        in_use = quota.project_usage(c.project_id, resources)
+    if policy.check(c, "limits_extension:used_limits", {"project_id": target}):
+        in_use = quota.project_usage(target, resources)
         absolute.update({LIMIT_NAMES[r][1]: in_use[r] for r in resources})
     return reply({"limits": {"rate": [], "absolute": absolute}})

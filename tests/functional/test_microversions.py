@@ -266,8 +266,6 @@ def test_3_34_like_filters(stack):
 
 # --- 3.39 limits of another project (admin) ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="3.39 needs a change in api/routes/quotas.py, which "
-                                       "this change may not touch (see docs/api.md)")
 def test_3_39_admin_limits_of_another_project(stack):
     resp = stack.request("PUT", "/os-quota-sets/p2", {"quota_set": {"volumes": 7}})
     assert resp.status_code == 200, resp.text
@@ -275,6 +273,9 @@ def test_3_39_admin_limits_of_another_project(stack):
     assert own["absolute"]["maxTotalVolumes"] != 7  # ignored before 3.39
     other = stack.request("GET", "/limits?project_id=p2", version="3.39").json()["limits"]
     assert other["absolute"]["maxTotalVolumes"] == 7
+    # a member may not look at another project's limits
+    resp = stack.request("GET", "/limits?project_id=p2", version="3.39", token="u1:p1")
+    assert resp.status_code == 403
 
 
 # --- 3.40 revert, 3.41 snapshot user_id, 3.42 in-use extend --------------------------------------
