@@ -66,6 +66,9 @@ def _list(detail):
     authorize(ctx(), "volume_extension:list_manageable")
     args = flask.request.args
     host = args.get("host")
+    if args.get("cluster"):
+        raise exception.InvalidInput(reason="clustered volume services do not exist; give "
+                                            "host")
     if not host:
         raise exception.InvalidInput(reason="Either 'host' or 'cluster' must be specified "
                                             "(clusters do not exist: give host).")

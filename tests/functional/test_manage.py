@@ -120,6 +120,8 @@ def test_manage_refusals_create_nothing(stack):
                          token="bob:p1").status_code == 403
     assert stack.request("GET", "/os-volume-manage").status_code == 400
     assert stack.request("GET", "/os-volume-manage?host=nohost@x").status_code == 404
+    assert stack.request("GET", "/os-volume-manage?host=stack@file&cluster=c").status_code \
+        == 400
 
 
 def test_manage_type_of_another_backend_refused(make_stack):
