@@ -259,3 +259,45 @@ def _admin():
     from common import context
 
     return context.get_admin_context()
+
+
+# --- operations interrupted by a volume service restart ----------------------------------------
+
+def _manager(stack, host="stack@file"):
+    return [svc for svc in stack.services if svc.host == host][0].manager
+
+
+@pytest.mark.parametrize("status,expected", [("managing", "error_managing"),
+                                             ("unmanaging", "deleted"),
+                                             ("maintenance", "available"),
+                                             ("retyping", "available")])
+def test_interrupted_operations_end_at_start(stack, status, expected):
+    """What the start-up cleanup (VolumeManager.cleanup_interrupted) does with a workers row
+    this service owned when it stopped, for the operations of the volume actions."""
+    from common.db import models
+    from common.db.session import writer
+
+    v = stack.create_volume(size=1)
+    stack.wait_volume(v["id"], ("available",))
+    values = {"status": status, "previous_status": "available"}
+    if status in ("maintenance", "retyping"):
+        values["migration_status"] = "migrating"
+    if status == "managing":
+        values.update(size=1)
+    with writer() as s:
+        s.query(models.Volume).filter(models.Volume.id == v["id"]).update(values)
+        s.add(models.Worker(resource_type="volume", resource_id=v["id"],
+                            operation=status, host="stack@file"))
+    _manager(stack).cleanup_interrupted()
+    r = db.volume_get_internal(v["id"])
+    assert (r.status if not r.deleted else "deleted") == expected
+    assert db.worker_get_all() == []
+    if status in ("maintenance", "retyping"):
+        assert (r.host, r.migration_status) == (HOST, "error")
+        assert "interrupted" in messages_for(stack, v["id"])[0]["user_message"]
+    if status == "managing":
+        assert r.host is None and r.size == 0
+        assert db.pool_get(HOST).allocated_capacity_gb == 0
+    if status == "unmanaging":
+        assert len(stack.volume_files()) == 1  # the storage stays
+        assert db.pool_get(HOST).allocated_capacity_gb == 0
