@@ -3,9 +3,9 @@ cast to the volume service that holds the volume. It never touches storage."""
 
 import logging
 
-from common import exception, volume_status
+from common import exception, quota, volume_status
 from common.db import api as db
-from common.db import models
+from common.db import models, quota_api
 from common.db.session import writer
 from volume_worker import rpcapi as volume_rpcapi
 
@@ -37,6 +37,10 @@ class SnapshotRequests:
                         volume_id, " or ".join(allowed), volume.status,
                         "" if force or volume.status != "in-use"
                         else " (use force=true to snapshot an in-use volume)"))
+            # 413 (and nothing written) when over the snapshots or gigabytes quota.
+            quota.reserve_snapshot(ctx.project_id, volume.size,
+                                   quota_api.volume_type_name(s, volume.volume_type_id),
+                                   session=s)
             snapshot = db.snapshot_add(s, {
                 "project_id": ctx.project_id, "user_id": ctx.user_id,
                 "volume_id": volume_id, "name": name, "description": description,

@@ -162,7 +162,9 @@ class VolumeRequests:
         """Delete a volume; with cascade its snapshots (available or error) go with it."""
         volume = db.volume_get(ctx, volume_id)
         expected = {"status": DELETABLE_STATUSES, "attach_status": "detached",
-                    "migration_status": None, "deleted": False, "host": volume.host}
+                    # as Cinder: a finished or failed migration does not block a delete
+                    "migration_status": (None, "deleting", "error", "success"),
+                    "deleted": False, "host": volume.host}
         with writer() as s:
             db.volume_lock(s, volume_id)
             snapshots = self._check_deletable_snapshots(s, volume_id, cascade)

@@ -26,7 +26,11 @@ def _expected_clauses(model, expected):
     for key, value in expected.items():
         column = getattr(model, key)
         if isinstance(value, (list, tuple, set, frozenset)):
-            clauses.append(column.in_(list(value)))
+            values = [v for v in value if v is not None]
+            if len(values) < len(value):  # SQL's IN never matches NULL: say it apart
+                clauses.append(or_(column.is_(None), column.in_(values)))
+            else:
+                clauses.append(column.in_(values))
         elif value is None:
             clauses.append(column.is_(None))
         else:

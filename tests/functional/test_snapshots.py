@@ -392,3 +392,46 @@ def test_revert_whose_rollback_fails_still_ends(make_stack):
     assert stack.wait_snapshot(snap["id"], ("available", "restoring"))["status"] == \
         "available"
     assert db.worker_get_all() == []
+
+
+def test_snapshot_quota_413_and_usage_follows(stack):
+    from common import quota
+
+    volume = available_volume(stack, size=2)
+    resp = stack.request("PUT", "/os-quota-sets/p1",
+                         {"quota_set": {"snapshots": 1, "gigabytes": 5}})
+    assert resp.status_code == 200, resp.text
+    first = snapshot_of(stack, volume["id"])
+    resp = stack.request("POST", "/snapshots", {"snapshot": {"volume_id": volume["id"]}})
+    assert resp.status_code == 413 and "overLimit" in resp.json(), resp.text
+    assert len(db.snapshot_get_all(_admin(), all_projects=True)) == 1  # nothing created
+    used = quota.project_usage("p1", ["snapshots", "gigabytes"])
+    assert used == {"snapshots": 1, "gigabytes": 4}  # the volume's 2 + the snapshot's 2
+    # a failed snapshot delete keeps the charge; a cascade delete gives everything back
+    stack.override("fail_points", ["delete_snapshot.delete_snapshot_storage"], group="debug")
+    assert stack.request("DELETE", "/snapshots/" + first["id"]).status_code == 202
+    stack.wait_snapshot(first["id"], ("error_deleting",))
+    assert quota.check() == []
+    stack.override("fail_points", [], group="debug")
+    stack.request("POST", "/snapshots/%s/action" % first["id"],
+                  {"os-reset_status": {"status": "error"}})
+    assert stack.request("DELETE", "/volumes/%s?cascade=true" % volume["id"]).status_code == 202
+    stack.wait_volume(volume["id"], ("deleted",))
+    assert quota.project_usage("p1", ["snapshots", "gigabytes"]) == {"snapshots": 0,
+                                                                    "gigabytes": 0}
+    assert quota.check() == []
+
+
+def test_delete_after_a_migration_ended(stack):
+    """migration_status success or error does not block a delete (Cinder's rule)."""
+    from common.db import models
+
+    for migration_status in ("success", "error"):
+        volume = available_volume(stack)
+        db.conditional_update(models.Volume, volume["id"],
+                              {"migration_status": migration_status}, {})
+        assert stack.request("DELETE", "/volumes/" + volume["id"]).status_code == 202
+        stack.wait_volume(volume["id"], ("deleted",))
+    volume = available_volume(stack)
+    db.conditional_update(models.Volume, volume["id"], {"migration_status": "migrating"}, {})
+    assert stack.request("DELETE", "/volumes/" + volume["id"]).status_code == 400

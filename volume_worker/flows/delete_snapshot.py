@@ -15,9 +15,9 @@ import logging
 from taskflow import task
 from taskflow.patterns import linear_flow
 
-from common import exception, fault, volume_status
+from common import exception, fault, quota, volume_status
 from common.db import api as db
-from common.db import models
+from common.db import models, quota_api
 from common.db.session import writer
 from volume_worker.flows import common
 
@@ -64,12 +64,17 @@ class DeleteSnapshotStorage(task.Task):
 
 
 def finish_snapshot_delete(snapshot_id, session):
-    """`deleting` -> deleted, workers row released; False when the row had moved on."""
+    """`deleting` -> deleted, workers row and quota released (one transaction); False when
+    the row had moved on."""
     won = db.conditional_update(models.Snapshot, snapshot_id, {"status": "deleted"},
                                 {"status": "deleting", "deleted": False}, session=session)
     if won:
         db.snapshot_mark_deleted(snapshot_id, session=session)
         db.worker_release("snapshot", snapshot_id, session=session)
+        snapshot = session.get(models.Snapshot, snapshot_id)
+        quota.release_snapshot(snapshot.project_id, snapshot.volume_size,
+                               quota_api.volume_type_name(session, snapshot.volume_type_id),
+                               session=session)
     return won
 
 
