@@ -8,6 +8,7 @@ transaction waits for the lock instead of failing with "database is locked" half
 import contextlib
 import logging
 import os
+import random
 import threading
 import time
 
@@ -132,7 +133,8 @@ def _connected_session():
                 raise
             LOG.warning("No database connection (%s); retrying in %.1f s",
                         str(exc).splitlines()[0], delay)
-            time.sleep(delay)
+            # Jittered, so threads refused together do not all come back together.
+            time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 2.0)
 
 

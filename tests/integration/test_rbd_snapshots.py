@@ -120,7 +120,9 @@ def test_snapshot_clone_and_revert_keep_the_data(stack):
         c.volumes.delete(v)
     for v in (volume, clone, deeper, from_snap):
         scenarios.wait_for(lambda v=v: ceph.rbd_info("volume-" + v.id) is None, timeout=60)
-    assert db.pool_get("stack@ceph#volumes").allocated_capacity_gb == 0
+    # the claims go with the rows, just after the images
+    scenarios.wait_for(lambda: db.pool_get("stack@ceph#volumes").allocated_capacity_gb == 0,
+                       timeout=60)
 
 
 def test_revert_refuses_an_older_snapshot(stack):
