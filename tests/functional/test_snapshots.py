@@ -7,6 +7,7 @@ import os
 import pytest
 
 from common.db import api as db
+from common.db import models
 
 GiB = 1024 ** 3
 
@@ -145,7 +146,7 @@ def test_snapshot_preconditions(stack):
     assert resp.status_code == 404
     # an in-use volume needs force before 3.66 (made in-use by an admin status reset here:
     # attachments belong to a later issue)
-    db.conditional_update(__import__("common.db.models", fromlist=["Volume"]).Volume,
+    db.conditional_update(models.Volume,
                           volume["id"], {"status": "in-use"}, {"status": "available"})
     resp = stack.request("POST", "/snapshots", {"snapshot": {"volume_id": volume["id"]}})
     assert resp.status_code == 400 and "force" in resp.text
@@ -153,7 +154,7 @@ def test_snapshot_preconditions(stack):
     snap = stack.create_snapshot(volume["id"], force=True)
     assert stack.wait_snapshot(snap["id"], ("available",))["status"] == "available"
     # an error volume cannot be snapshotted
-    db.conditional_update(__import__("common.db.models", fromlist=["Volume"]).Volume,
+    db.conditional_update(models.Volume,
                           volume["id"], {"status": "error"}, {"status": "in-use"})
     resp = stack.request("POST", "/snapshots", {"snapshot": {"volume_id": volume["id"],
                                                              "force": True}})
@@ -424,8 +425,6 @@ def test_snapshot_quota_413_and_usage_follows(stack):
 
 def test_delete_after_a_migration_ended(stack):
     """migration_status success or error does not block a delete (Cinder's rule)."""
-    from common.db import models
-
     for migration_status in ("success", "error"):
         volume = available_volume(stack)
         db.conditional_update(models.Volume, volume["id"],
