@@ -3,16 +3,15 @@
 import concurrent.futures
 
 from common.db import api as db
+from tests import races
 
 
 def test_concurrent_deletes_one_wins(stack):
     volume = stack.create_volume()
     stack.wait_volume(volume["id"], ("available",))
-    with concurrent.futures.ThreadPoolExecutor(20) as pool:
-        codes = list(pool.map(lambda _: stack.request(
-            "DELETE", "/volumes/" + volume["id"]).status_code, range(20)))
-    assert codes.count(202) == 1, codes
-    assert codes.count(400) == 19, codes
+    delete = (stack.request, "DELETE", "/volumes/" + volume["id"])
+    # the file driver deletes fast: a late DELETE may find the volume gone (404)
+    races.assert_one_wins(races.race(*[delete] * 20))
     stack.wait_volume(volume["id"], ("deleted",))
 
 

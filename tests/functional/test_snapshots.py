@@ -1,13 +1,13 @@
 """Snapshots, volumes from snapshots and from volumes, cascade delete, revert: through the
 API of the whole in-process system on the file driver, with the data checked in the files."""
 
-import concurrent.futures
 import os
 
 import pytest
 
 from common.db import api as db
 from common.db import models
+from tests import races
 
 GiB = 1024 ** 3
 
@@ -259,19 +259,19 @@ def test_failed_create_from_source_leaves_nothing(make_stack, source, step):
 
 
 def test_snapshot_and_delete_race_exactly_one_wins(stack):
+    races.hold_flows(stack)
     for _ in range(5):
         volume = available_volume(stack)
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            snap_f = pool.submit(stack.request, "POST", "/snapshots",
-                                 {"snapshot": {"volume_id": volume["id"]}})
-            del_f = pool.submit(stack.request, "DELETE", "/volumes/" + volume["id"])
-            codes = sorted([snap_f.result().status_code, del_f.result().status_code])
-        assert codes == [202, 400], codes
-        if snap_f.result().status_code == 202:
-            snap_id = snap_f.result().json()["snapshot"]["id"]
-            stack.wait_snapshot(snap_id, ("available",))
-            assert stack.request("DELETE", "/volumes/%s?cascade=true"
-                                 % volume["id"]).status_code == 202
+        snap, delete = races.race(
+            (stack.request, "POST", "/snapshots", {"snapshot": {"volume_id": volume["id"]}}),
+            (stack.request, "DELETE", "/volumes/" + volume["id"]))
+        races.assert_one_wins([snap, delete], hold=races.HOLD)
+        snap_resp, delete_resp = snap[2], delete[2]
+        if snap_resp.status_code == 202:
+            stack.wait_snapshot(snap_resp.json()["snapshot"]["id"], ("available", "deleted"))
+            if delete_resp.status_code != 202:
+                assert stack.request("DELETE", "/volumes/%s?cascade=true"
+                                     % volume["id"]).status_code == 202
         stack.wait_volume(volume["id"], ("deleted",))
     assert stack.volume_files() == [] and stack.snapshot_files() == []
 
@@ -351,15 +351,15 @@ def test_revert_failure_at_each_step(make_stack, step):
 
 
 def test_extend_and_delete_race_exactly_one_wins(stack):
+    races.hold_flows(stack)
     for _ in range(5):
         volume = available_volume(stack)
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            ext = pool.submit(stack.request, "POST", "/volumes/%s/action" % volume["id"],
-                              {"os-extend": {"new_size": 2}})
-            dele = pool.submit(stack.request, "DELETE", "/volumes/" + volume["id"])
-            codes = sorted([ext.result().status_code, dele.result().status_code])
-        assert codes == [202, 400], codes
-        if ext.result().status_code == 202:
+        ext, delete = races.race(
+            (stack.request, "POST", "/volumes/%s/action" % volume["id"],
+             {"os-extend": {"new_size": 2}}),
+            (stack.request, "DELETE", "/volumes/" + volume["id"]))
+        races.assert_one_wins([ext, delete], hold=races.HOLD)
+        if delete[2].status_code != 202:
             stack.wait_volume(volume["id"], ("available",))
             assert stack.request("DELETE", "/volumes/" + volume["id"]).status_code == 202
         stack.wait_volume(volume["id"], ("deleted",))
