@@ -162,9 +162,15 @@ class VolumeType(TimestampMixin, Base):
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # The QoS specs associated with the type (qos-specs associate); at most one, as Cinder.
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36))
 
     extra_specs: Mapped[list["VolumeTypeExtraSpec"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan")
+    encryption: Mapped["VolumeTypeEncryption | None"] = relationship(
+        primaryjoin="VolumeType.id == VolumeTypeEncryption.volume_type_id",
+        foreign_keys="VolumeTypeEncryption.volume_type_id", lazy="selectin", viewonly=True,
+        uselist=False)
 
 
 class VolumeTypeExtraSpec(Base):
@@ -324,3 +330,56 @@ class VolumeTypeProject(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
     project_id: Mapped[str] = mapped_column(String(255))
+
+
+# --- QoS specs, type encryption, per-project default types (common/db/types_api.py) --------
+
+class QualityOfServiceSpecs(TimestampMixin, Base):
+    """A named set of QoS keys (qos-specs) for the consumer that applies them. Removed rows
+    are deleted, not soft-deleted, so the name stays unique in the database itself."""
+
+    __tablename__ = "qos_specs"
+    __table_args__ = (UniqueConstraint("name", name="uq_qos_specs_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    consumer: Mapped[str] = mapped_column(String(255), default="back-end")
+
+    keys: Mapped[list["QualityOfServiceSpecsKey"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class QualityOfServiceSpecsKey(Base):
+    __tablename__ = "qos_specs_keys"
+    __table_args__ = (UniqueConstraint("qos_specs_id", "key", name="uq_qos_specs_keys_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    qos_specs_id: Mapped[str] = mapped_column(String(36), ForeignKey("qos_specs.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class VolumeTypeEncryption(TimestampMixin, Base):
+    """A volume type's encryption specs (Cinder's `encryption` table). Metadata only: Lamina
+    stores and shows them and marks the type's volumes encrypted; it encrypts no data."""
+
+    __tablename__ = "encryption"
+    __table_args__ = (UniqueConstraint("volume_type_id", name="uq_encryption_volume_type"),)
+
+    encryption_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
+    provider: Mapped[str] = mapped_column(String(255))
+    cipher: Mapped[str | None] = mapped_column(String(255))
+    key_size: Mapped[int | None] = mapped_column(Integer)
+    control_location: Mapped[str] = mapped_column(String(255), default="front-end")
+
+
+class DefaultVolumeType(TimestampMixin, Base):
+    """A project's default volume type (3.62 default-types): volume create without a type
+    uses it before the configured default_volume_type."""
+
+    __tablename__ = "default_volume_types"
+    __table_args__ = (Index("ix_default_volume_types_type", "volume_type_id"),)
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
