@@ -13,6 +13,7 @@ from api.routes import (
     resource_filters,
     services,
     snapshots,
+    transfers,
     type_access,
     types,
     versions,
@@ -25,7 +26,8 @@ from common import exception
 
 LOG = logging.getLogger(__name__)
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
-                       quotas.bp, manageable.bp, resource_filters.bp, type_access.bp)
+                       quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
+                       transfers.bp)
 
 
 def _fault(code, fault, message):

@@ -202,6 +202,22 @@ _RULES = [
     _op("message:get_all", READER, "List messages.", [("GET", "/messages")]),
     _op("message:get", READER, "Show a message.", [("GET", "/messages/{message_id}")]),
     _op("message:delete", MEMBER, "Delete a message.", [("DELETE", "/messages/{message_id}")]),
+    # volume transfers (os-volume-transfer; volume-transfers from 3.55)
+    _op("volume:get_all_transfers", READER, "List volume transfers.",
+        [("GET", "/os-volume-transfer"), ("GET", "/os-volume-transfer/detail"),
+         ("GET", "/volume-transfers"), ("GET", "/volume-transfers/detail")]),
+    _op("volume:get_transfer", READER, "Show a volume transfer.",
+        [("GET", "/os-volume-transfer/{transfer_id}"),
+         ("GET", "/volume-transfers/{transfer_id}")]),
+    _op("volume:create_transfer", MEMBER, "Offer a volume to another project.",
+        [("POST", "/os-volume-transfer"), ("POST", "/volume-transfers")]),
+    # The target of accept is the caller's own project: the volume is another project's.
+    _op("volume:accept_transfer", MEMBER, "Accept a volume transfer into the project.",
+        [("POST", "/os-volume-transfer/{transfer_id}/accept"),
+         ("POST", "/volume-transfers/{transfer_id}/accept")]),
+    _op("volume:delete_transfer", MEMBER, "Withdraw a volume transfer.",
+        [("DELETE", "/os-volume-transfer/{transfer_id}"),
+         ("DELETE", "/volume-transfers/{transfer_id}")]),
 ]
 
 

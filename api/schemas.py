@@ -222,6 +222,47 @@ revert_action = {
     "additionalProperties": False,
 }
 
+# volume transfers (api/routes/transfers.py): os-volume-transfer takes volume_id and name;
+# volume-transfers (3.55) also no_snapshots, a Cinder boolean ("true", "no", ...).
+uuid = {"type": "string", "pattern": "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+                                     "[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"}
+CINDER_BOOLEANS = [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+                   "y", "t", False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO",
+                   "No", "no", "n", "f"]
+
+
+def _transfer_create(extra):
+    return {
+        "type": "object",
+        "properties": {
+            "transfer": {
+                "type": "object",
+                "properties": {"volume_id": uuid, "name": name, **extra},
+                "required": ["volume_id"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["transfer"],
+        "additionalProperties": False,
+    }
+
+
+transfer_create = _transfer_create({})
+transfer_create_v355 = _transfer_create({"no_snapshots": {"enum": CINDER_BOOLEANS}})
+transfer_accept = {
+    "type": "object",
+    "properties": {
+        "accept": {
+            "type": "object",
+            "properties": {"auth_key": {"type": "string", "minLength": 1, "maxLength": 255}},
+            "required": ["auth_key"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["accept"],
+    "additionalProperties": False,
+}
+
 
 _validators = {}
 

@@ -174,3 +174,30 @@ def snapshot(snap, ctx, detail=True):
         if microversion.at_least((3, 41)):
             body["user_id"] = snap.user_id
     return body
+
+
+# --- volume transfers (api/routes/transfers.py) ----------------------------------------------
+# Cinder's links name os-volume-transfer on both paths; the detail fields grow with 3.55
+# (no_snapshots) and 3.57 (where the transfer came from and went, whether it was accepted).
+
+def transfer_summary(transfer):
+    return {"id": transfer.id, "volume_id": transfer.volume_id, "name": transfer.name,
+            "links": _links("os-volume-transfer", transfer.id)}
+
+
+def transfer_detail(transfer):
+    body = {"id": transfer.id, "created_at": isotime(transfer.created_at),
+            "name": transfer.name, "volume_id": transfer.volume_id,
+            "links": _links("os-volume-transfer", transfer.id)}
+    if microversion.at_least((3, 55)):
+        body["no_snapshots"] = bool(transfer.no_snapshots)
+    if microversion.at_least((3, 57)):
+        body["destination_project_id"] = transfer.destination_project_id
+        body["source_project_id"] = transfer.source_project_id
+        body["accepted"] = bool(transfer.accepted)
+    return body
+
+
+def transfer_created(transfer, auth_key):
+    """The create response: the only one that carries the auth key."""
+    return dict(transfer_detail(transfer), auth_key=auth_key)

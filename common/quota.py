@@ -392,6 +392,42 @@ def release_snapshot(project_id, volume_size, type_name, session=None):
     release(project_id, snapshot_deltas(volume_size, type_name), session=session)
 
 
+# --- volume transfers (common/db/transfers_api.py) ---------------------------------------------
+
+def transfer_deltas(volume_size, volume_type_name, snapshots):
+    """What a volume and the snapshots that move with it count: volume_deltas plus
+    snapshot_deltas of each (snapshots: [(volume_size, type name)])."""
+    deltas = volume_deltas(volume_size, volume_type_name)
+    for size, type_name in snapshots:
+        for resource, amount in snapshot_deltas(size, type_name).items():
+            deltas[resource] = deltas.get(resource, 0) + amount
+    return deltas
+
+
+def move_usage(session, from_project, to_project, deltas):
+    """Move `deltas` ({resource: amount}) of usage from one project to another, in the
+    caller's transaction: the receiver is charged within its limits (over a limit: the 413
+    of reserve, and the caller's transaction must roll back, so nothing moves), the giver is
+    given the same amounts back.
+
+    Call it before the resources change owner: both projects' usage rows are made first,
+    from a recount that still sees the resources where they were, so each side then takes
+    the whole delta. The rows are changed project by project in sorted order, so two
+    transfers in opposite directions lock them in the same order (no deadlock)."""
+    if from_project == to_project:
+        return
+    resources = sorted(r for r, d in deltas.items() if d and r not in NOT_COUNTED)
+    if not resources:
+        return
+    for project_id in sorted((from_project, to_project)):
+        quota_api.usage_ensure(session, project_id, resources)
+    for project_id in sorted((from_project, to_project)):
+        if project_id == to_project:
+            reserve(to_project, deltas, session=session)
+        else:
+            release(from_project, deltas, session=session)
+
+
 # --- the drift check ------------------------------------------------------------------------
 
 def check(fix=False):

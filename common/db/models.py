@@ -383,3 +383,32 @@ class DefaultVolumeType(TimestampMixin, Base):
 
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     volume_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("volume_types.id"))
+
+
+# --- volume transfers (api/routes/transfers.py, common/db/transfers_api.py) ------------------
+
+class Transfer(TimestampMixin, Base):
+    """An offer of a volume (and, unless no_snapshots, its snapshots) to another project.
+
+    Only a salted hash of the auth key is kept; the key itself is shown once, in the create
+    response. While the row is live (not deleted) the volume is `awaiting-transfer`. A
+    delete or an accept soft-deletes the row (accepted, destination_project_id: 3.57)."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        Index("ix_transfers_source_deleted", "source_project_id", "deleted"),
+        Index("ix_transfers_volume", "volume_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"))
+    name: Mapped[str | None] = mapped_column(String(255))
+    salt: Mapped[str] = mapped_column(String(255))
+    crypt_hash: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_project_id: Mapped[str | None] = mapped_column(String(255))
+    destination_project_id: Mapped[str | None] = mapped_column(String(255))
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
