@@ -7,8 +7,11 @@ import werkzeug.exceptions
 
 from api import auth, microversion
 from api.routes import (
+    default_types,
+    encryption_types,
     helpers,
     manageable,
+    qos_specs,
     quotas,
     resource_filters,
     services,
@@ -26,6 +29,7 @@ from common import exception
 
 LOG = logging.getLogger(__name__)
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
+                       qos_specs.bp, encryption_types.bp, default_types.bp,
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
                        transfers.bp)
 

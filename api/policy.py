@@ -61,6 +61,8 @@ S = "/snapshots/{snapshot_id}"
 T = "/types/{type_id}"
 Q = "/os-quota-sets/{project_id}"
 QC = "/os-quota-class-sets/{quota_class_name}"
+QOS = "/qos-specs/{qos_id}"
+ENCRYPTION = "rule:volume_extension:volume_type_encryption"
 
 _RULES = [
     # volumes
@@ -180,6 +182,48 @@ _RULES = [
     _op("volume_extension:volume_type_access:removeProjectAccess", ADMIN_API,
         "Take a project's access to a private type.",
         [("POST", T + "/action (removeProjectAccess)")]),
+    _op("volume_extension:access_types_qos_specs_id", ADMIN_API,
+        "See qos_specs_id in volume type show and list responses.",
+        [("GET", T), ("GET", "/types")]),
+    # QoS specs (api/routes/qos_specs.py)
+    _op("volume_extension:qos_specs_manage:get_all", ADMIN_API,
+        "List qos specs or list all associations.",
+        [("GET", "/qos-specs"), ("GET", QOS + "/associations")]),
+    _op("volume_extension:qos_specs_manage:get", ADMIN_API, "Show qos specs.",
+        [("GET", QOS)]),
+    _op("volume_extension:qos_specs_manage:create", ADMIN_API, "Create qos specs.",
+        [("POST", "/qos-specs")]),
+    _op("volume_extension:qos_specs_manage:update", ADMIN_API,
+        "Update qos specs (including updating association).",
+        [("PUT", QOS), ("GET", QOS + "/disassociate_all"), ("GET", QOS + "/associate"),
+         ("GET", QOS + "/disassociate")]),
+    _op("volume_extension:qos_specs_manage:delete", ADMIN_API,
+        "Delete qos specs or unset one specified qos key.",
+        [("DELETE", QOS), ("PUT", QOS + "/delete_keys")]),
+    # volume type encryption (api/routes/encryption_types.py): one base rule, as Cinder's
+    _op("volume_extension:volume_type_encryption", ADMIN_API,
+        "Base policy for all volume type encryption type operations.",
+        [("POST", T + "/encryption"), ("PUT", T + "/encryption/{encryption_id}"),
+         ("GET", T + "/encryption"), ("GET", T + "/encryption/{key}"),
+         ("DELETE", T + "/encryption/{encryption_id}")]),
+    _op("volume_extension:volume_type_encryption:create", ENCRYPTION,
+        "Create volume type encryption.", [("POST", T + "/encryption")]),
+    _op("volume_extension:volume_type_encryption:get", ENCRYPTION,
+        "Show a volume type's encryption type, show an encryption specs item.",
+        [("GET", T + "/encryption"), ("GET", T + "/encryption/{key}")]),
+    _op("volume_extension:volume_type_encryption:update", ENCRYPTION,
+        "Update volume type encryption.", [("PUT", T + "/encryption/{encryption_id}")]),
+    _op("volume_extension:volume_type_encryption:delete", ENCRYPTION,
+        "Delete volume type encryption.", [("DELETE", T + "/encryption/{encryption_id}")]),
+    # per-project default volume types (3.62, api/routes/default_types.py)
+    _op("volume_extension:default_set_or_update", ADMIN_API,
+        "Set or update default volume type.", [("PUT", "/default-types/{project_id}")]),
+    _op("volume_extension:default_get", ADMIN_API, "Get default types.",
+        [("GET", "/default-types/{project_id}")]),
+    _op("volume_extension:default_get_all", ADMIN_API, "Get all default types.",
+        [("GET", "/default-types")]),
+    _op("volume_extension:default_unset", ADMIN_API, "Unset default type.",
+        [("DELETE", "/default-types/{project_id}")]),
     # quotas and limits
     _op("volume_extension:quotas:show", READER, "Show a project's quotas (and usage).",
         [("GET", Q), ("GET", Q + "/defaults")]),

@@ -147,6 +147,101 @@ extra_specs_body = {
 
 extra_spec_item_body = {"allOf": [extra_specs, {"minProperties": 1, "maxProperties": 1}]}
 
+# QoS specs (api/routes/qos_specs.py): keys as extra specs' (Cinder's pattern); values strings,
+# numbers or booleans (stored as strings); `name` and `consumer` sit among the keys on create.
+QOS_KEY = "^[a-zA-Z0-9-_:. /]{1,255}$"
+qos_value = {"type": ["string", "boolean", "number"], "maxLength": 255}
+qos_specs_create = {
+    "type": "object",
+    "properties": {
+        "qos_specs": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 255,
+                         "pattern": r"\S"},
+                "consumer": {"type": "string"},
+            },
+            "patternProperties": {QOS_KEY: qos_value},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["qos_specs"],
+    "additionalProperties": False,
+}
+qos_specs_set = {
+    "type": "object",
+    "properties": {
+        "qos_specs": {
+            "type": "object",
+            "properties": {"consumer": {"type": "string"}},
+            "patternProperties": {QOS_KEY: qos_value},
+            "additionalProperties": False,
+        },
+    },
+    "required": ["qos_specs"],
+    "additionalProperties": False,
+}
+qos_specs_unset = {
+    "type": "object",
+    "properties": {
+        "keys": {"type": "array", "uniqueItems": True,
+                 "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+    },
+    "required": ["keys"],
+    "additionalProperties": False,
+}
+
+# Volume type encryption (api/routes/encryption_types.py), as Cinder's schema: provider and
+# control_location required on create, everything optional on update.
+encryption_key_size = {"anyOf": [{"type": "integer", "minimum": 0},
+                                 {"type": "string", "pattern": "^[0-9]{1,9}$"},
+                                 {"type": "null"}]}
+
+
+def _encryption(required):
+    return {
+        "type": "object",
+        "properties": {
+            "encryption": {
+                "type": "object",
+                "properties": {
+                    "key_size": encryption_key_size,
+                    "provider": {"type": "string", "maxLength": 255},
+                    "control_location": {"enum": ["front-end", "back-end"]},
+                    "cipher": {"type": ["string", "null"], "maxLength": 255},
+                },
+                "required": required,
+                "additionalProperties": False,
+            },
+        },
+        "required": ["encryption"],
+        "additionalProperties": False,
+    }
+
+
+encryption_create = _encryption(["provider", "control_location"])
+encryption_update = _encryption([])
+
+# Per-project default volume types (3.62, api/routes/default_types.py).
+default_type_set = {
+    "type": "object",
+    "properties": {
+        "default_type": {
+            "type": "object",
+            "properties": {"volume_type": {"type": "string", "minLength": 1,
+                                           "maxLength": 255}},
+            "required": ["volume_type"],
+            "additionalProperties": False,
+        },
+    },
+    "required": ["default_type"],
+    "additionalProperties": False,
+}
+
+# PUT /os-services/{enable,disable,disable-log-reason}: `service` is Cinder's deprecated
+# spelling of `binary`; the route says what is missing (host, binary) and checks the reason
+# as Cinder does, with Cinder's messages.
 service_enable = {
     "type": "object",
     "properties": {"host": {"type": "string", "maxLength": 255},

@@ -4,7 +4,7 @@ import json
 
 import flask
 
-from api import microversion
+from api import microversion, policy
 
 
 def isotime(value):
@@ -48,7 +48,7 @@ def volume_detail(volume, ctx):
         "updated_at": isotime(volume.updated_at),
         "attachments": [],
         "bootable": "true" if volume.bootable else "false",
-        "encrypted": False,
+        "encrypted": volume_encrypted(volume),
         "links": _links("volumes", volume.id),
         "metadata": {m.key: m.value for m in volume.volume_metadata},
         "multiattach": bool(volume.multiattach),
@@ -100,8 +100,9 @@ def volume_type(vtype, ctx):
         "description": vtype.description,
         "is_public": bool(vtype.is_public),
         "os-volume-type-access:is_public": bool(vtype.is_public),
-        "qos_specs_id": None,
     }
+    if policy.check(ctx, "volume_extension:access_types_qos_specs_id"):
+        body["qos_specs_id"] = vtype.qos_specs_id
     # Extra specs can name back ends; members see only the ones users choose by.
     specs = {e.key: e.value for e in vtype.extra_specs}
     if not ctx.is_admin:
@@ -201,3 +202,52 @@ def transfer_detail(transfer):
 def transfer_created(transfer, auth_key):
     """The create response: the only one that carries the auth key."""
     return dict(transfer_detail(transfer), auth_key=auth_key)
+
+
+# --- QoS specs, type encryption, default types (api/routes/qos_specs.py, encryption_types.py,
+# default_types.py) ----------------------------------------------------------------------------
+
+def qos_specs(row):
+    return {"id": row.id, "name": row.name, "consumer": row.consumer,
+            "specs": {k.key: k.value for k in row.keys}}
+
+
+def qos_specs_detail(row):
+    return {"qos_specs": qos_specs(row), "links": _links("qos-specs", row.id)}
+
+
+def qos_association(vtype):
+    return {"association_type": "volume_type", "name": vtype.name, "id": vtype.id}
+
+
+def volume_encrypted(volume):
+    """A volume is encrypted when its type has encryption specs (metadata only: Lamina
+    encrypts no data). The specs cannot change while the type has volumes, so this is what
+    it was when the volume was created."""
+    return volume.volume_type is not None and volume.volume_type.encryption is not None
+
+
+ENCRYPTION_FIELDS = ("provider", "cipher", "key_size", "control_location")
+
+
+def encryption_show(row):
+    """GET /types/{id}/encryption: every column of Cinder's row; {} when none."""
+    if row is None:
+        return {}
+    body = {key: getattr(row, key) for key in ENCRYPTION_FIELDS}
+    body.update(volume_type_id=row.volume_type_id, encryption_id=row.encryption_id,
+                created_at=isotime(row.created_at), updated_at=isotime(row.updated_at),
+                deleted=False, deleted_at=None)
+    return body
+
+
+def encryption_written(row, given, ids=False):
+    """Create and update answer the keys the request gave (as stored), create also the ids."""
+    body = {key: getattr(row, key) for key in ENCRYPTION_FIELDS if key in given}
+    if ids:
+        body.update(volume_type_id=row.volume_type_id, encryption_id=row.encryption_id)
+    return {"encryption": body}
+
+
+def default_type(row):
+    return {"project_id": row.project_id, "volume_type_id": row.volume_type_id}

@@ -5,13 +5,14 @@ import logging
 import threading
 import time
 
+import flask
 from oslo_config import cfg
 
 from api import policy
 from api.routes import type_access
 from common import exception, quota, volume_status
 from common.db import api as db
-from common.db import models
+from common.db import models, types_api
 from common.db.session import writer
 from scheduler import rpcapi as scheduler_rpcapi
 from volume_worker import rpcapi as volume_rpcapi
@@ -60,6 +61,16 @@ class VolumeRequests:
     def resolve_type(ident):
         if ident:
             return db.volume_type_get_by_name_or_id(ident)
+        # The requesting project's own default (default-types, 3.62) comes first, at every
+        # version, as Cinder's; a default whose type is gone since counts as none.
+        context = flask.g.get("ctx") if flask.has_request_context() else None
+        if context is not None and context.project_id:
+            project_default = types_api.default_type_get(context.project_id)
+            if project_default is not None:
+                try:
+                    return db.volume_type_get(project_default.volume_type_id)
+                except exception.VolumeTypeNotFound:
+                    pass
         try:
             return db.volume_type_get_by_name(CONF.default_volume_type)
         except exception.VolumeTypeNotFound:

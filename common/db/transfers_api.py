@@ -89,6 +89,10 @@ def transfer_create(volume_id, values, no_snapshots):
         volume = db.volume_get_locked(s, volume_id)
         if volume is None:
             raise exception.VolumeNotFound(volume_id=volume_id)
+        if volume.status != "available":
+            raise exception.InvalidVolume(
+                reason="Volume %s status must be available, currently %s."
+                       % (volume_id, volume.status))
         if not no_snapshots:
             for snap_id, status in s.execute(
                     select(models.Snapshot.id, models.Snapshot.status).where(
@@ -102,10 +106,9 @@ def transfer_create(volume_id, values, no_snapshots):
                                "it with no_snapshots)" % (snap_id, status))
         won = db.conditional_update(models.Volume, volume_id, {"status": "awaiting-transfer"},
                                     {"status": "available", "deleted": False}, session=s)
-        if not won:
-            raise exception.InvalidVolume(
-                reason="Volume %s status must be available, currently %s."
-                       % (volume_id, volume.status))
+        if not won:  # the row is locked: only if the lock is not what it should be
+            raise exception.InvalidVolume(reason="Volume %s status must be available."
+                                                 % volume_id)
         transfer = models.Transfer(id=db.new_id(), volume_id=volume_id,
                                    no_snapshots=bool(no_snapshots),
                                    source_project_id=volume.project_id, accepted=False,
