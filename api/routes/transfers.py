@@ -29,8 +29,10 @@ OLD, NEW = "/os-volume-transfer", "/volume-transfers"
 # Cinder's defaults (volume_transfer_key_length 16, volume_transfer_salt_length 8): hex
 # digits, which the receiver can type.
 KEY_BYTES, SALT_BYTES = 8, 4
-SORT_KEYS = ("id", "name", "volume_id", "created_at", "updated_at")
-FILTERS = ("name", "volume_id")
+# Cinder's column is display_name, which python-cinderclient sends for `name`: both mean it.
+SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "volume_id": "volume_id",
+             "created_at": "created_at", "updated_at": "updated_at"}
+FILTERS = {"name": "name", "display_name": "name", "volume_id": "volume_id"}
 NON_FILTER_ARGS = {"limit", "marker", "offset", "sort", "sort_key", "sort_dir", "all_tenants"}
 
 
@@ -84,7 +86,7 @@ def _list_args():
         if key not in FILTERS:
             raise exception.InvalidInput(reason="Invalid filters %s are found in query "
                                                 "options." % key)
-        filters[key] = value
+        filters[FILTERS[key]] = value
     offset = args.get("offset")
     if offset is not None:
         try:
@@ -95,6 +97,7 @@ def _list_args():
             raise exception.InvalidInput(reason="offset must be an integer >= 0")
     if microversion.at_least((3, 59)):
         limit, marker, keys, dirs = paging(SORT_KEYS)
+        keys = [SORT_KEYS[k] for k in keys]
     else:
         # Before 3.59 Cinder pages transfer lists by limit and offset only.
         limit, marker, keys, dirs = _limit(args.get("limit")), None, ["created_at"], ["desc"]
