@@ -7,9 +7,13 @@ import werkzeug.exceptions
 
 from api import auth, microversion
 from api.routes import (
+    availability_zones,
+    clusters,
     default_types,
     encryption_types,
+    extensions,
     helpers,
+    hosts,
     manageable,
     qos_specs,
     quotas,
@@ -31,7 +35,8 @@ LOG = logging.getLogger(__name__)
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
                        qos_specs.bp, encryption_types.bp, default_types.bp,
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
-                       transfers.bp)
+                       transfers.bp, hosts.bp, availability_zones.bp, extensions.bp,
+                       clusters.bp)
 
 
 def _fault(code, fault, message):

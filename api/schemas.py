@@ -242,12 +242,33 @@ default_type_set = {
 # PUT /os-services/{enable,disable,disable-log-reason}: `service` is Cinder's deprecated
 # spelling of `binary`; the route says what is missing (host, binary) and checks the reason
 # as Cinder does, with Cinder's messages.
+# PUT /os-services/{enable,disable,disable-log-reason}: `service` is Cinder's deprecated
+# spelling of `binary`; the route says what is missing (host, binary) and checks the reason
+# as Cinder does, with Cinder's messages.
 service_enable = {
     "type": "object",
-    "properties": {"host": {"type": "string", "maxLength": 255},
-                   "binary": {"type": "string", "maxLength": 255},
-                   "disabled_reason": {"type": ["string", "null"], "maxLength": 255}},
-    "required": ["host", "binary"],
+    "properties": {"host": {"type": ["string", "null"], "maxLength": 255},
+                   "binary": {"type": ["string", "null"], "maxLength": 255},
+                   "service": {"type": ["string", "null"], "maxLength": 255},
+                   "disabled_reason": {"type": ["string", "null"]}},
+    "additionalProperties": False,
+}
+
+# PUT /os-services/{freeze,thaw,failover_host}: `cluster` from 3.26 (the route checks).
+service_replication = {
+    "type": "object",
+    "properties": {"host": {"type": ["string", "null"], "maxLength": 255},
+                   "cluster": {"type": ["string", "null"], "maxLength": 255},
+                   "backend_id": {"type": ["string", "null"], "maxLength": 255}},
+    "additionalProperties": False,
+}
+
+# PUT /clusters/{enable,disable} (3.7)
+cluster_update = {
+    "type": "object",
+    "properties": {"name": {"type": ["string", "null"], "maxLength": 255},
+                   "binary": {"type": ["string", "null"], "maxLength": 255},
+                   "disabled_reason": {"type": ["string", "null"]}},
     "additionalProperties": False,
 }
 

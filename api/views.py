@@ -115,8 +115,12 @@ USER_VISIBLE_EXTRA_SPECS = ("multiattach", "RESKEY:availability_zones", "replica
 
 
 def service(row, state):
+    """One os-services entry, under Cinder's binary name (common/service.py maps them)."""
+    from common import service as common_service
+
+    binary = common_service.cinder_binary(row.binary)
     body = {
-        "binary": row.binary,
+        "binary": binary,
         "host": row.host,
         "zone": row.availability_zone,
         "status": "disabled" if row.disabled else "enabled",
@@ -124,8 +128,12 @@ def service(row, state):
         "updated_at": isotime(row.heartbeat_at),
         "disabled_reason": row.disabled_reason,
     }
+    if binary == "cinder-volume":
+        # Cinder's replication fields of a volume service: Lamina replicates nothing, and
+        # cannot freeze a back end (no `frozen` column yet; PUT os-services/freeze says so).
+        body.update(replication_status="disabled", active_backend_id=None, frozen=False)
     if microversion.at_least((3, 7)):
-        body["cluster"] = None
+        body["cluster"] = None  # no clustered services (/clusters is empty)
     return body
 
 
@@ -251,3 +259,73 @@ def encryption_written(row, given, ids=False):
 
 def default_type(row):
     return {"project_id": row.project_id, "volume_type_id": row.volume_type_id}
+
+
+# --- os-hosts, capabilities, availability zones, extensions (Cinder's extensions' views) ---
+
+def host(row, state):
+    """One os-hosts entry: a service, under its topic's Cinder name, as Cinder's hosts
+    extension lists it."""
+    from common import service as common_service
+
+    return {
+        "host_name": row.host,
+        "service": common_service.cinder_binary(row.topic),
+        "zone": row.availability_zone,
+        "service-status": "available" if state == "up" else "unavailable",
+        "service-state": "disabled" if row.disabled else "enabled",
+        "last-update": isotime(row.heartbeat_at),
+    }
+
+
+def host_resource(host_name, project, counts):
+    """One `resource` of GET /os-hosts/{host}: Cinder sends every figure as a string."""
+    volume_count, volume_gb, snapshot_count, snapshot_gb = counts
+    return {"resource": {"host": host_name, "project": project,
+                         "volume_count": str(volume_count), "total_volume_gb": str(volume_gb),
+                         "snapshot_count": str(snapshot_count),
+                         "total_snapshot_gb": str(snapshot_gb)}}
+
+
+# Cinder's standard capabilities (its driver base class lists them for every back end):
+# the extra specs a volume type may set, with their titles and types.
+STANDARD_CAPABILITIES = {
+    "thin_provisioning": {"title": "Thin Provisioning", "description": "Sets thin provisioning.",
+                          "type": "boolean"},
+    "compression": {"title": "Compression", "description": "Enables compression.",
+                    "type": "boolean"},
+    "qos": {"title": "QoS", "description": "Enables QoS.", "type": "boolean"},
+    "replication_enabled": {"title": "Replication", "description": "Enables replication.",
+                            "type": "boolean"},
+}
+
+
+def capabilities(backend, report):
+    """GET /capabilities/{host@backend}: the back end's reported capabilities (`report`, the
+    dict its volume service stored with its pools), in Cinder's summary shape."""
+    protocol = report.get("storage_protocol")
+    if isinstance(protocol, list):
+        protocol = protocol[0] if protocol else None
+    return {
+        "namespace": "OS::Storage::Capabilities::%s" % backend,
+        "vendor_name": report.get("vendor_name"),
+        "volume_backend_name": report.get("volume_backend_name"),
+        # A back end with pools has no pool name of its own (Cinder's multi-pool drivers).
+        "pool_name": None,
+        "driver_version": report.get("driver_version"),
+        "storage_protocol": protocol,
+        "display_name": report.get("display_name"),
+        "description": report.get("description"),
+        "visibility": report.get("visibility"),
+        "replication_targets": report.get("replication_targets", []),
+        "properties": dict(STANDARD_CAPABILITIES),
+    }
+
+
+def availability_zone(name, available):
+    return {"zoneName": name, "zoneState": {"available": available}}
+
+
+def extension(ext):
+    return {"name": ext["name"], "alias": ext["alias"], "description": ext["description"],
+            "updated": ext["updated"], "links": []}

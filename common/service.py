@@ -27,6 +27,27 @@ service_opts = [
 CONF = cfg.CONF
 CONF.register_opts(service_opts)
 
+# Each service registers in the services table under Lamina's own binary (and topic) name,
+# which is what `lamina-manage service list` shows operators. The API speaks Cinder's names
+# (os-services, os-hosts), so that Cinder's clients and Tempest find `cinder-volume` on
+# `host@backend` as they would on Cinder; both spellings are accepted where a binary is given.
+VOLUME_BINARY = "lamina-volume"
+SCHEDULER_BINARY = "lamina-scheduler"
+BACKUP_BINARY = "lamina-backup"
+CINDER_BINARIES = {VOLUME_BINARY: "cinder-volume", SCHEDULER_BINARY: "cinder-scheduler",
+                   BACKUP_BINARY: "cinder-backup"}
+_LAMINA_BINARIES = {cinder: lamina for lamina, cinder in CINDER_BINARIES.items()}
+
+
+def cinder_binary(name):
+    """The name Cinder gives a Lamina binary or topic (unknown names unchanged)."""
+    return CINDER_BINARIES.get(name, name)
+
+
+def lamina_binary(name):
+    """The binary the services table holds for a name a client gave (Cinder's or Lamina's)."""
+    return _LAMINA_BINARIES.get(name, name)
+
 
 def is_up(last_seen):
     """Whether a heartbeat or report at `last_seen` is recent enough to count as up."""

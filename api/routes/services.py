@@ -19,28 +19,139 @@ def service_state(row):
 def services_index(project_id):
     policy.authorize(ctx(), "volume_extension:services:index")
     args = flask.request.args
-    rows = db.service_get_all(host=args.get("host"), binary=args.get("binary"))
+    binary = args.get("binary")
+    rows = db.service_get_all(host=args.get("host"),
+                              binary=service.lamina_binary(binary) if binary else None)
     return reply({"services": [views.service(r, service_state(r)) for r in rows]})
 
 
-def _set_enabled(disabled):
-    policy.authorize(ctx(), "volume_extension:services:update")
+def _find_service(host, binary):
+    """The service a client names by host and binary (Cinder's or Lamina's name): the one on
+    exactly that host, else the first Cinder's host matching finds (a plain host also names
+    its `host@backend` services, as in Cinder)."""
+    rows = db.service_get_all(host=host, binary=service.lamina_binary(binary))
+    if not rows:
+        raise exception.ServiceNotFound(
+            message="Service %s could not be found on host %s." % (binary, host))
+    return next((r for r in rows if r.host == host), rows[0])
+
+
+def _valid_reason(reason):
+    return isinstance(reason, str) and bool(reason.strip()) and len(reason) <= 255
+
+
+def _set_enabled(action):
     body = json_body(schemas.service_enable)
-    reason = body.get("disabled_reason") if disabled else None
-    db.service_update(body["host"], body["binary"],
-                      {"disabled": disabled, "disabled_reason": reason})
-    return reply({"host": body["host"], "binary": body["binary"],
-                  "status": "disabled" if disabled else "enabled",
-                  "disabled": disabled, "disabled_reason": reason})
+    host = body.get("host")
+    if not host:
+        raise exception.InvalidInput(reason="Host field is missing.")
+    disabled = action != "enable"
+    reply_body = {"disabled": disabled}
+    if action == "enable":
+        reply_body["disabled_reason"] = None
+    elif action == "disable-log-reason":
+        reason = body.get("disabled_reason")
+        if not _valid_reason(reason):
+            raise exception.BadRequest("Disabled reason contains invalid characters or is too "
+                                       "long")
+        reply_body["disabled_reason"] = reason
+    # `service` is Cinder's deprecated spelling; `binary` wins when both are given.
+    binary = body.get("binary") or body.get("service")
+    if not binary:
+        raise exception.BadRequest("Missing required element 'binary' in request body.")
+    row = _find_service(host, binary)
+    values = {"disabled": disabled}
+    if "disabled_reason" in reply_body:
+        values["disabled_reason"] = reply_body["disabled_reason"]
+    db.service_update(row.host, row.binary, values)
+    # Cinder echoes the host and the two binary keys as the request gave them.
+    reply_body.update(host=host, service=body.get("service") or "",
+                      binary=body.get("binary") or "",
+                      status="disabled" if disabled else "enabled")
+    return reply(reply_body)
+
+
+def _cluster_or_host(body, cluster_version):
+    """(cluster, host) of a replication request, as Cinder reads them: from cluster_version
+    on exactly one of the two, below it the host alone."""
+    if cluster_version is not None and microversion.at_least(cluster_version):
+        cluster, message = body.get("cluster"), "One and only one of cluster and host must be set."
+    else:
+        cluster, message = None, "Host field is missing."
+    host = body.get("host")
+    if bool(cluster) == bool(host):
+        raise exception.InvalidInput(reason=message)
+    return cluster, host
+
+
+def _backend_services(cluster, host, not_found):
+    """The volume services a freeze, thaw or failover names: one back end's."""
+    if cluster:
+        # No Lamina service is clustered, so no cluster name finds any.
+        raise not_found("No service found with cluster=%s" % cluster)
+    rows = db.service_get_all(host=host, binary=service.VOLUME_BINARY)
+    if not rows:
+        raise not_found("No service found with host=%s" % host)
+    if any(r.host != rows[0].host for r in rows):
+        raise exception.InvalidInput(reason="Services from different clusters found.")
+    return rows
+
+
+def _as_bad_request(message):
+    return exception.InvalidInput(reason=message)
+
+
+def _not_found(message):
+    return exception.ServiceNotFound(message=message)
+
+
+def _freeze(body):
+    policy.authorize(ctx(), "volume:freeze_host")
+    cluster, host = _cluster_or_host(body, (3, 26))
+    rows = _backend_services(cluster, host, _as_bad_request)
+    # Cinder marks the back end's services frozen and then refuses management operations
+    # on its volumes; the services table has no `frozen` column yet to keep that in, so the
+    # request is refused rather than answered as if it were done.
+    raise exception.BadRequest("Freezing a back end is not supported yet: %s stays as it is."
+                               % rows[0].host)
+
+
+def _thaw(body):
+    policy.authorize(ctx(), "volume:thaw_host")
+    cluster, host = _cluster_or_host(body, (3, 26))
+    rows = _backend_services(cluster, host, _as_bad_request)
+    # Nothing can be frozen (see _freeze), so Cinder's answer for a back end that is not.
+    raise exception.InvalidInput(
+        reason="No service could be changed: frozen in %s must be True to failover."
+               % [r.host for r in rows])
+
+
+def _failover(body, clustered):
+    policy.authorize(ctx(), "volume:failover_host")
+    cluster, host = _cluster_or_host(body, (3, 26) if clustered else None)
+    rows = _backend_services(cluster, host, _not_found)
+    # No Lamina back end replicates: Cinder's answer for a service whose replication is off.
+    raise exception.InvalidInput(
+        reason="No service could be changed: replication_status in %s must be enabled or "
+               "failed-over and must be up to failover." % [r.host for r in rows])
 
 
 @bp.put("/os-services/<action>")
 def services_update(project_id, action):
-    if action == "enable":
-        return _set_enabled(False)
-    if action in ("disable", "disable-log-reason"):
-        return _set_enabled(True)
-    raise exception.NotFound("Unknown action %s" % action)
+    policy.authorize(ctx(), "volume_extension:services:update")
+    if action in ("enable", "disable", "disable-log-reason"):
+        return _set_enabled(action)
+    # freeze, thaw and failover end in a refusal today: each raises (see them).
+    if action == "freeze":
+        _freeze(json_body(schemas.service_replication))
+    if action == "thaw":
+        _thaw(json_body(schemas.service_replication))
+    if action == "failover_host" or (action == "failover" and microversion.at_least((3, 26))):
+        _failover(json_body(schemas.service_replication), action == "failover")
+    if action in ("set-log", "get-log") and microversion.at_least((3, 32)):
+        raise exception.BadRequest("%s is not supported yet (log levels are set in each "
+                                   "service's configuration)." % action)
+    raise exception.InvalidInput(reason="Unknown action")
 
 
 @bp.get("/scheduler-stats/get_pools")

@@ -615,14 +615,27 @@ def service_heartbeat(host, binary, topic, availability_zone=None, rpc_version=N
                                  report_count=1, rpc_version=rpc_version))
 
 
+def host_matches(value, wanted):
+    """Whether a host (or pool) name `value` is what a client means by `wanted`, as Cinder
+    matches them: `host@backend#pool` only itself; `host@backend` also its pools; a plain
+    `host` also every `host@backend` and `host#pool` on it. Case-sensitive on every
+    database (MariaDB's collation would not be)."""
+    if value is None:
+        return False
+    if value == wanted or "#" in wanted:
+        return value == wanted
+    if value.startswith(wanted + "#"):
+        return True
+    return "@" not in wanted and value.startswith(wanted + "@")
+
+
 def service_get_all(host=None, binary=None):
+    """Services by Cinder's host matching (see host_matches) and exact binary. The table
+    holds a handful of rows, so the matching is done here rather than with LIKE."""
     with reader() as s:
-        stmt = select(models.Service).order_by(models.Service.id)
-        if host:
-            stmt = stmt.where(models.Service.host == host)
-        if binary:
-            stmt = stmt.where(models.Service.binary == binary)
-        return list(s.scalars(stmt))
+        rows = list(s.scalars(select(models.Service).order_by(models.Service.id)))
+    return [r for r in rows
+            if (not host or host_matches(r.host, host)) and (not binary or r.binary == binary)]
 
 
 def service_update(host, binary, values):

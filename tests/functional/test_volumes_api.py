@@ -238,8 +238,9 @@ def test_private_types_hidden_from_members(stack):
 def test_services_and_pools(stack):
     services = stack.request("GET", "/os-services").json()["services"]
     binaries = {(s["binary"], s["host"]): s for s in services}
-    assert binaries[("lamina-volume", "stack@file")]["state"] == "up"
-    assert binaries[("lamina-scheduler", "stack")]["status"] == "enabled"
+    # Cinder's binary names (the services table keeps Lamina's: common/service.py)
+    assert binaries[("cinder-volume", "stack@file")]["state"] == "up"
+    assert binaries[("cinder-scheduler", "stack")]["status"] == "enabled"
     assert stack.request("GET", "/os-services", token="bob:p1").status_code == 403
     pools = stack.request("GET", "/scheduler-stats/get_pools?detail=true").json()["pools"]
     assert pools[0]["name"] == "stack@file#pool0"

@@ -65,9 +65,9 @@ def delete_all(c, volumes):
 def test_services_listed(deployed):
     services = deployed.request("GET", "/os-services").json()["services"]
     up = {(s["binary"], s["host"]) for s in services if s["state"] == "up"}
-    assert ("lamina-scheduler", deployed.host("scheduler0")) in up
-    assert ("lamina-volume", deployed.host("node1") + "@file") in up
-    assert ("lamina-volume", deployed.host("node2") + "@file") in up
+    assert ("cinder-scheduler", deployed.host("scheduler0")) in up
+    assert ("cinder-volume", deployed.host("node1") + "@file") in up
+    assert ("cinder-volume", deployed.host("node2") + "@file") in up
 
 
 def test_cli_scenario(deployed):
