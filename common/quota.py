@@ -19,6 +19,9 @@ M, and a failure that rolls the resource back rolls its charge back too. What co
 - a snapshot counts (snapshots, gigabytes, snapshots_<type>, gigabytes_<type>) while its row
   is not deleted: the snapshot code calls ``reserve_snapshot`` in the transaction that
   inserts it and ``release_snapshot`` in the one that marks it deleted.
+- a volume transfer that is accepted moves the volume's (and its moving snapshots') usage
+  from the giving project to the receiving one (``move_usage``, in the transaction that
+  changes their owner; over the receiver's limits: 413 and nothing moves).
 
 ``lamina-manage quota check [--fix]`` recounts from the tables by exactly these rules.
 """
