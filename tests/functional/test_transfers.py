@@ -422,3 +422,16 @@ def test_racing_accepts_and_deletes_exactly_one_wins(stack):
         assert (row.project_id, row.status) == (owner, "available"), outcomes
         assert snapshot_projects(snaps) == {owner}
         recounted("p1", "p2", "p3")
+
+
+def test_racing_offers_of_one_volume_make_one_transfer(stack):
+    volume_id, _snaps = volume_with_snapshots(stack, size=1, snapshots=0)
+    body = {"transfer": {"volume_id": volume_id}}
+    outcomes = races.race(*[(stack.request, "POST", OLD, body, GIVER)] * 3,
+                          (stack.request, "DELETE", "/volumes/%s" % volume_id, None, GIVER))
+    codes = races.assert_one_wins(outcomes)
+    listed = stack.request("GET", OLD, token=GIVER).json()["transfers"]
+    if codes[-1] == 202:  # the delete won: no offer was made
+        assert listed == []
+    else:
+        assert len(listed) == 1 and volume_row(volume_id).status == "awaiting-transfer"
