@@ -242,9 +242,6 @@ default_type_set = {
 # PUT /os-services/{enable,disable,disable-log-reason}: `service` is Cinder's deprecated
 # spelling of `binary`; the route says what is missing (host, binary) and checks the reason
 # as Cinder does, with Cinder's messages.
-# PUT /os-services/{enable,disable,disable-log-reason}: `service` is Cinder's deprecated
-# spelling of `binary`; the route says what is missing (host, binary) and checks the reason
-# as Cinder does, with Cinder's messages.
 service_enable = {
     "type": "object",
     "properties": {"host": {"type": ["string", "null"], "maxLength": 255},
