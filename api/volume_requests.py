@@ -62,9 +62,12 @@ class VolumeRequests:
         if ident:
             return db.volume_type_get_by_name_or_id(ident)
         # The requesting project's own default (default-types, 3.62) comes first, at every
-        # version, as Cinder's; a default whose type is gone since counts as none.
+        # version, as Cinder's; a default whose type is gone since counts as none. Only for
+        # reads and creates: the type routes' update and delete ask for the default to keep
+        # the configured default_volume_type from being renamed or deleted.
         context = flask.g.get("ctx") if flask.has_request_context() else None
-        if context is not None and context.project_id:
+        if (context is not None and context.project_id
+                and flask.request.method in ("GET", "POST")):
             project_default = types_api.default_type_get(context.project_id)
             if project_default is not None:
                 try:

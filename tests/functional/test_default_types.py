@@ -118,6 +118,21 @@ def test_volume_create_uses_the_project_default(stack, at_362):
     assert volume_type_of_new_volume(stack, "p2") == "__DEFAULT__"
 
 
+def test_configured_default_stays_protected(stack, at_362):
+    """The admin's own project having another default does not make __DEFAULT__ deletable."""
+    default = stack.request("GET", "/types/default").json()["volume_type"]
+    new_type(stack, "gold")
+    resp = stack.request("PUT", "/default-types/p1", {"default_type": {"volume_type": "gold"}},
+                         version=V)
+    assert resp.status_code == 200, resp.text
+    assert stack.request("GET", "/types/default").json()["volume_type"]["name"] == "gold"
+    fault(stack.request("DELETE", "/types/%s" % default["id"]), 400, "badRequest")
+    resp = stack.request("PUT", "/types/%s" % default["id"], {"volume_type": {"name": "x"}})
+    fault(resp, 400, "badRequest")
+    assert stack.request("GET", "/types/%s" % default["id"]).json()["volume_type"][
+        "name"] == "__DEFAULT__"
+
+
 def test_members_are_refused(stack, at_362):
     resp = stack.request("PUT", "/default-types/p1",
                          {"default_type": {"volume_type": "__DEFAULT__"}}, version=V)
