@@ -241,3 +241,52 @@ def test_members_are_refused(stack, qos):
     assert names(stack) == ["gold"]
     assert stack.request("GET", "/types/%s" % type_id).json()["volume_type"][
         "qos_specs_id"] is None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.integration),
+                        pytest.param("postgresql", marks=pytest.mark.integration)])
+def database_url(request):
+    """A fresh database of each kind (set up before, so torn down after, the stack)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from tests.integration import cluster
+
+    url = cluster.create_database(request.param)
+    yield url
+    cluster.drop_database(url)
+
+
+def test_races(database_url, make_stack):
+    """Concurrent creates of one name: one 200, the rest 409. An associate racing a plain
+    delete: either the delete wins (the associate then 404) or the associate does (the delete
+    then 400), and no type is ever left pointing at deleted specs."""
+    from tests import races
+
+    stack = make_stack(database_url=database_url)
+
+    def create(name):
+        return stack.request("POST", "/qos-specs", {"qos_specs": {"name": name}})
+
+    outcomes = races.race(*[(create, "same")] * 10)
+    codes = sorted(resp.status_code for _, _, resp in outcomes)
+    assert codes == [200] + [409] * 9, codes
+    assert names(stack) == ["same"]
+
+    type_id = stack.request("POST", "/types", {"volume_type": {"name": "raced"}}).json()[
+        "volume_type"]["id"]
+    for i in range(5):
+        spec = stack.request("POST", "/qos-specs", {"qos_specs": {"name": "r%d" % i}}).json()
+        path = "/qos-specs/%s" % spec["qos_specs"]["id"]
+        assoc, dele = races.race(
+            (stack.request, "GET", path + "/associate?vol_type_id=" + type_id),
+            (stack.request, "DELETE", path))
+        pair = (assoc[2].status_code, dele[2].status_code)
+        assert pair in ((202, 400), (404, 202)), pair
+        shown = stack.request("GET", "/types/%s" % type_id).json()["volume_type"]
+        if pair == (202, 400):
+            assert shown["qos_specs_id"] == spec["qos_specs"]["id"]
+            stack.request("GET", path + "/disassociate_all")
+            assert stack.request("DELETE", path).status_code == 202
+        else:
+            assert shown["qos_specs_id"] is None
