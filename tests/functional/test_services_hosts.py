@@ -433,3 +433,13 @@ def test_cinder_cli(stack):
     # a member is refused by the API, and the CLI says so
     rc, out = scenarios.cinder_cli(stack.url, "service-list", user="bob")
     assert rc != 0 and "403" in out, out
+
+
+def test_openstacksdk(stack):
+    bs = scenarios.sdk_connection(stack.url).block_storage
+    listed = {(s.binary, s.host) for s in bs.services()}
+    assert listed == {("cinder-scheduler", "stack"), ("cinder-volume", "stack@file")}
+    assert [z.name for z in bs.availability_zones()] == ["nova"]
+    assert "os-hosts" in [e.alias for e in bs.extensions()]
+    caps = bs.get_capabilities("stack@file")
+    assert (caps.volume_backend_name, caps.vendor_name) == ("file", "Lamina")
