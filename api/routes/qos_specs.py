@@ -14,7 +14,7 @@ bp = flask.Blueprint("qos_specs", __name__)
 
 FILTERS = ("id", "name", "consumer")
 # Query arguments of the list that are not filters.
-PAGING_ARGS = ("limit", "marker", "sort", "sort_key", "sort_dir")
+PAGING_ARGS = ("limit", "marker", "offset", "sort", "sort_key", "sort_dir")
 
 
 class InvalidQoSSpecs(exception.BadRequest):
@@ -57,8 +57,14 @@ def index(project_id):
         raise exception.InvalidInput(reason="Invalid filters %s are found in query options."
                                             % ",".join(unknown))
     filters = {k: args[k] for k in FILTERS if k in args}
+    try:
+        offset = int(args.get("offset", 0))
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise exception.InvalidInput(reason="offset must be an integer >= 0")
     rows = types_api.qos_specs_get_all(filters=filters, marker=marker, limit=limit,
-                                       sort_keys=keys, sort_dirs=dirs)
+                                       offset=offset, sort_keys=keys, sort_dirs=dirs)
     # No qos_specs_links next link on a full page: Tempest's list schema (the contract the
     # suite holds Lamina to) has no such key; clients page with limit and marker.
     return reply({"qos_specs": [views.qos_specs(r) for r in rows]})

@@ -103,7 +103,7 @@ def qos_specs_get(specs_id):
         return _qos_get(s, specs_id)
 
 
-def qos_specs_get_all(filters=None, marker=None, limit=None, sort_keys=("created_at",),
+def qos_specs_get_all(filters=None, marker=None, limit=None, offset=0, sort_keys=("created_at",),
                       sort_dirs=("asc",)):
     qs = models.QualityOfServiceSpecs
     with reader() as s:
@@ -116,6 +116,8 @@ def qos_specs_get_all(filters=None, marker=None, limit=None, sort_keys=("created
             if marker_row is None:
                 raise exception.InvalidInput(reason="marker %s not found" % marker)
         stmt = db.paginate(stmt, qs, sort_keys, sort_dirs, marker_row, limit)
+        if offset:
+            stmt = stmt.offset(offset)
         return list(s.scalars(stmt))
 
 

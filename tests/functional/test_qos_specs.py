@@ -71,7 +71,12 @@ def test_create_show_list(stack, qos):
     resp = stack.request("GET", "/qos-specs?sort=name:asc&limit=2&marker=%s"
                          % page["qos_specs"][1]["id"])
     assert [q["name"] for q in resp.json()["qos_specs"]] == ["q-both", "q-front-end"]
+    resp = stack.request("GET", "/qos-specs?sort=name:asc&limit=2&offset=1")
+    assert [q["name"] for q in check(qos_schema.list_qos, resp)["qos_specs"]] == [
+        "padded", "q-both"]
     fault(stack.request("GET", "/qos-specs?bogus=1"), 400, "badRequest")
+    fault(stack.request("GET", "/qos-specs?offset=-1"), 400, "badRequest")
+    fault(stack.request("GET", "/qos-specs?offset=x"), 400, "badRequest")
     fault(stack.request("GET", "/qos-specs?sort=specs"), 400, "badRequest")
 
 

@@ -133,3 +133,28 @@ def test_cinder_encryption_type_cli(stack):
     stack.wait_volume(volume_id, ("deleted",))
     ok(stack, "encryption-type-delete", type_name)
     assert stack.request("GET", "/types/%s/encryption" % type_id).json() == {}
+
+
+def test_openstacksdk_qos_and_type_encryption(stack):
+    conn = scenarios.sdk_connection(stack.url)
+    bs = conn.block_storage
+    spec = bs.create_qos_spec(name="sdk-" + uuid.uuid4().hex[:6], consumer="both",
+                              total_iops_sec="300")
+    assert (spec.consumer, spec.specs) == ("both", {"total_iops_sec": "300"})
+    assert spec.id in [q.id for q in bs.qos_specs()]
+    assert bs.get_qos_spec(spec.id).name == spec.name
+    _, type_id = new_type(stack)
+    bs.associate_qos_spec(spec, type_id)
+    shown = check(qos_schema.show_association_qos,
+                  stack.request("GET", "/qos-specs/%s/associations" % spec.id))
+    assert [a["id"] for a in shown["qos_associations"]] == [type_id]
+    bs.disassociate_qos_spec(spec, type_id)
+    bs.delete_qos_spec(spec)
+    assert stack.request("GET", "/qos-specs/%s" % spec.id).status_code == 404
+
+    enc = bs.create_type_encryption(type_id, provider="luks", control_location="front-end",
+                                    cipher="aes-xts-plain64", key_size=256)
+    got = bs.get_type_encryption(type_id)
+    assert (got.provider, got.key_size, got.encryption_id) == ("luks", 256, enc.encryption_id)
+    bs.delete_type_encryption(encryption=got)
+    assert stack.request("GET", "/types/%s/encryption" % type_id).json() == {}
