@@ -330,3 +330,12 @@ def default_type_unset(project_id):
     with writer() as s:
         s.execute(delete(models.DefaultVolumeType).where(
             models.DefaultVolumeType.project_id == project_id))
+
+
+def projects_with_default_type(type_id):
+    """The projects whose default is the type (Cinder refuses to delete such a type:
+    VolumeTypeDefaultDeletionError; api/routes/types.py delete is where that check belongs)."""
+    with reader() as s:
+        return list(s.scalars(select(models.DefaultVolumeType.project_id).where(
+            models.DefaultVolumeType.volume_type_id == type_id)
+            .order_by(models.DefaultVolumeType.project_id)))

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from api import microversion
+from common.db import types_api
 from tests.functional.test_qos_specs import fault
 
 MEMBER = "u1:p1"
@@ -76,6 +77,8 @@ def test_set_show_list_unset(stack, at_362):
     assert ok(stack.request("GET", "/default-types", version=V), LIST) == {"default_types": [
         {"project_id": "p2", "volume_type_id": silver},
         {"project_id": "p3", "volume_type_id": silver}]}
+    assert types_api.projects_with_default_type(silver) == ["p2", "p3"]
+    assert types_api.projects_with_default_type(gold) == []
 
     resp = stack.request("DELETE", "/default-types/p2", version=V)
     assert (resp.status_code, resp.content) == (204, b"")
