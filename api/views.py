@@ -36,7 +36,9 @@ def volume_summary(volume):
     return {"id": volume.id, "name": volume.name, "links": _links("volumes", volume.id)}
 
 
-def volume_detail(volume, ctx):
+def volume_detail(volume, ctx, extended=True):
+    """A volume as show and list detail render it; `extended=False` for create and update,
+    whose bodies Cinder renders without the os-vol-* extension attributes."""
     body = {
         "id": volume.id,
         "name": volume.name,
@@ -58,14 +60,19 @@ def volume_detail(volume, ctx):
         "consistencygroup_id": None,
         "user_id": volume.user_id,
         "volume_type": volume.volume_type.name if volume.volume_type is not None else None,
-        "os-vol-tenant-attr:tenant_id": volume.project_id,
-        "os-vol-mig-status-attr:migstat": volume.migration_status,
     }
+    if extended:
+        body["os-vol-tenant-attr:tenant_id"] = volume.project_id
     if ctx.is_admin:
-        body["os-vol-host-attr:host"] = volume.host
-        body["os-vol-mig-status-attr:name_id"] = None
+        body["migration_status"] = volume.migration_status
+        if extended:
+            body["os-vol-host-attr:host"] = volume.host
+            body["os-vol-mig-status-attr:migstat"] = volume.migration_status
+            body["os-vol-mig-status-attr:name_id"] = None
         if microversion.at_least((3, 21)):
             body["provider_id"] = None  # no Lamina driver keeps a back-end id apart
+    if microversion.at_least((3, 13)):
+        body["group_id"] = None  # groups: not built yet (issue 9)
     _add_action_fields(body, volume)
     return body
 
@@ -93,15 +100,18 @@ def _add_action_fields(body, volume):
             body["volume_image_metadata"] = image_metadata
 
 
-def volume_type(vtype, ctx):
+def volume_type(vtype, ctx, rendering="show"):
+    """A type as show and list render it; Cinder's create body has no qos_specs_id
+    (`rendering="create"`), its update body neither that nor the type-access key ("update")."""
     body = {
         "id": vtype.id,
         "name": vtype.name,
         "description": vtype.description,
         "is_public": bool(vtype.is_public),
-        "os-volume-type-access:is_public": bool(vtype.is_public),
     }
-    if policy.check(ctx, "volume_extension:access_types_qos_specs_id"):
+    if rendering != "update":
+        body["os-volume-type-access:is_public"] = bool(vtype.is_public)
+    if rendering == "show" and policy.check(ctx, "volume_extension:access_types_qos_specs_id"):
         body["qos_specs_id"] = vtype.qos_specs_id
     # Extra specs can name back ends; members see only the ones users choose by.
     specs = {e.key: e.value for e in vtype.extra_specs}
@@ -166,6 +176,8 @@ def pool(row, detail):
 
 
 def snapshot(snap, ctx, detail=True):
+    """`detail=False` for the plain list and the create and update bodies, which Cinder
+    renders without the os-extended-snapshot-attributes."""
     body = {
         "id": snap.id,
         "name": snap.name,
@@ -210,55 +222,6 @@ def transfer_detail(transfer):
 def transfer_created(transfer, auth_key):
     """The create response: the only one that carries the auth key."""
     return dict(transfer_detail(transfer), auth_key=auth_key)
-
-
-# --- QoS specs, type encryption, default types (api/routes/qos_specs.py, encryption_types.py,
-# default_types.py) ----------------------------------------------------------------------------
-
-def qos_specs(row):
-    return {"id": row.id, "name": row.name, "consumer": row.consumer,
-            "specs": {k.key: k.value for k in row.keys}}
-
-
-def qos_specs_detail(row):
-    return {"qos_specs": qos_specs(row), "links": _links("qos-specs", row.id)}
-
-
-def qos_association(vtype):
-    return {"association_type": "volume_type", "name": vtype.name, "id": vtype.id}
-
-
-def volume_encrypted(volume):
-    """A volume is encrypted when its type has encryption specs (metadata only: Lamina
-    encrypts no data). The specs cannot change while the type has volumes, so this is what
-    it was when the volume was created."""
-    return volume.volume_type is not None and volume.volume_type.encryption is not None
-
-
-ENCRYPTION_FIELDS = ("provider", "cipher", "key_size", "control_location")
-
-
-def encryption_show(row):
-    """GET /types/{id}/encryption: every column of Cinder's row; {} when none."""
-    if row is None:
-        return {}
-    body = {key: getattr(row, key) for key in ENCRYPTION_FIELDS}
-    body.update(volume_type_id=row.volume_type_id, encryption_id=row.encryption_id,
-                created_at=isotime(row.created_at), updated_at=isotime(row.updated_at),
-                deleted=False, deleted_at=None)
-    return body
-
-
-def encryption_written(row, given, ids=False):
-    """Create and update answer the keys the request gave (as stored), create also the ids."""
-    body = {key: getattr(row, key) for key in ENCRYPTION_FIELDS if key in given}
-    if ids:
-        body.update(volume_type_id=row.volume_type_id, encryption_id=row.encryption_id)
-    return {"encryption": body}
-
-
-def default_type(row):
-    return {"project_id": row.project_id, "volume_type_id": row.volume_type_id}
 
 
 # --- os-hosts, capabilities, availability zones, extensions (Cinder's extensions' views) ---
@@ -329,3 +292,52 @@ def availability_zone(name, available):
 def extension(ext):
     return {"name": ext["name"], "alias": ext["alias"], "description": ext["description"],
             "updated": ext["updated"], "links": []}
+
+
+# --- QoS specs, type encryption, default types (api/routes/qos_specs.py, encryption_types.py,
+# default_types.py) ----------------------------------------------------------------------------
+
+def qos_specs(row):
+    return {"id": row.id, "name": row.name, "consumer": row.consumer,
+            "specs": {k.key: k.value for k in row.keys}}
+
+
+def qos_specs_detail(row):
+    return {"qos_specs": qos_specs(row), "links": _links("qos-specs", row.id)}
+
+
+def qos_association(vtype):
+    return {"association_type": "volume_type", "name": vtype.name, "id": vtype.id}
+
+
+def volume_encrypted(volume):
+    """A volume is encrypted when its type has encryption specs (metadata only: Lamina
+    encrypts no data). The specs cannot change while the type has volumes, so this is what
+    it was when the volume was created."""
+    return volume.volume_type is not None and volume.volume_type.encryption is not None
+
+
+ENCRYPTION_FIELDS = ("provider", "cipher", "key_size", "control_location")
+
+
+def encryption_show(row):
+    """GET /types/{id}/encryption: every column of Cinder's row; {} when none."""
+    if row is None:
+        return {}
+    body = {key: getattr(row, key) for key in ENCRYPTION_FIELDS}
+    body.update(volume_type_id=row.volume_type_id, encryption_id=row.encryption_id,
+                created_at=isotime(row.created_at), updated_at=isotime(row.updated_at),
+                deleted=False, deleted_at=None)
+    return body
+
+
+def encryption_written(row, given, ids=False):
+    """Create and update answer the keys the request gave (as stored), create also the ids."""
+    body = {key: getattr(row, key) for key in ENCRYPTION_FIELDS if key in given}
+    if ids:
+        body.update(volume_type_id=row.volume_type_id, encryption_id=row.encryption_id)
+    return {"encryption": body}
+
+
+def default_type(row):
+    return {"project_id": row.project_id, "volume_type_id": row.volume_type_id}

@@ -8,6 +8,7 @@ def list_opts():
     from api import service as api_service
     from api.routes import helpers
     from common import fault, quota, rpc, service
+    from common.db import api as db_api
     from common.db import session
     from scheduler import manager as scheduler_manager
     from scheduler import weighers
@@ -21,7 +22,7 @@ def list_opts():
             helpers.api_opts, volume_requests.volume_api_opts,
             scheduler_manager.scheduler_opts, weighers.weigher_opts,
             volume_manager.volume_manager_opts, volume_service.volume_service_opts,
-            quota.quota_opts)),
+            quota.quota_opts, db_api.message_opts)),
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),

@@ -1,6 +1,24 @@
 import pytest
+import requests
 
+from tests import contract
 from tests.stack import Stack
+
+_send = requests.Session.send
+
+
+def _send_checked(self, request, **kwargs):
+    """Every response from Lamina, whoever asked (the stack's helpers, python-cinderclient,
+    openstacksdk), is checked against Cinder's contract (tests/contract.py)."""
+    response = _send(self, request, **kwargs)
+    if not kwargs.get("stream"):
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        contract.check(request.method, request.url, body, response.status_code,
+                       response.headers, response.text)
+    return response
+
+
+requests.Session.send = _send_checked
 
 
 @pytest.fixture

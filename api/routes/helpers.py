@@ -44,6 +44,11 @@ def accepted():
     return flask.Response(status=202)
 
 
+def no_body(status=200):
+    """Cinder answers some calls (metadata item and quota set deletes) with a code alone."""
+    return flask.Response(status=status)
+
+
 def require_admin():
     if not ctx().is_admin:
         raise exception.Forbidden()

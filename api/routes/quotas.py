@@ -3,7 +3,7 @@
 import flask
 
 from api import microversion, policy
-from api.routes.helpers import as_bool, ctx, json_body, reply
+from api.routes.helpers import as_bool, ctx, json_body, no_body, reply
 from common import exception, quota
 from common.db import quota_api
 
@@ -61,7 +61,7 @@ def delete(project_id, target_project_id):
     policy.authorize(ctx(), "volume_extension:quotas:delete",
                      {"project_id": target_project_id})
     quota_api.quota_destroy_all(target_project_id)
-    return reply({}, 200)
+    return no_body()
 
 
 # --- os-quota-class-sets ---------------------------------------------------------------------
@@ -83,9 +83,7 @@ def class_update(project_id, class_name):
     values = quota.validate_limits(_body("quota_class_set"))
     if values:
         quota_api.quota_class_update(class_name, values)
-    body = quota.class_limits(class_name)
-    body["id"] = class_name
-    return reply({"quota_class_set": body})
+    return reply({"quota_class_set": quota.class_limits(class_name)})  # no id, as Cinder
 
 
 # --- limits ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from api.routes.helpers import (
     as_bool,
     ctx,
     json_body,
+    no_body,
     paging,
     parse_dict_arg,
     reply,
@@ -103,7 +104,7 @@ def create(project_id):
         name=body.get("name", body.get("display_name")),
         description=body.get("description", body.get("display_description")),
         metadata=body.get("metadata") or {}, in_use_allowed=in_use_allowed)
-    return reply({"snapshot": views.snapshot(snapshot, ctx())}, 202)
+    return reply({"snapshot": views.snapshot(snapshot, ctx(), detail=False)}, 202)
 
 
 @bp.get("/snapshots/<snapshot_id>")
@@ -124,7 +125,8 @@ def update(project_id, snapshot_id):
         elif legacy in body:
             values[field] = body[legacy]
     _authorized(snapshot_id, "volume:update_snapshot")
-    return reply({"snapshot": views.snapshot(db.snapshot_update(snapshot_id, values), ctx())})
+    return reply({"snapshot": views.snapshot(db.snapshot_update(snapshot_id, values), ctx(),
+                                             detail=False)})
 
 
 @bp.delete("/snapshots/<snapshot_id>")
@@ -214,4 +216,4 @@ def metadata_update(project_id, snapshot_id, key):
 def metadata_delete(project_id, snapshot_id, key):
     _authorized(snapshot_id, "volume:delete_snapshot_metadata")
     db.snapshot_metadata_delete(snapshot_id, key)
-    return reply({}, 200)
+    return no_body()

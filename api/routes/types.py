@@ -57,7 +57,7 @@ def create(project_id):
     vtype = db.volume_type_create(body["name"], body.get("description"),
                                   is_public=as_bool(is_public, "is_public"),
                                   extra_specs=body.get("extra_specs"))
-    return reply({"volume_type": views.volume_type(vtype, ctx())})
+    return reply({"volume_type": views.volume_type(vtype, ctx(), rendering="create")})
 
 
 @bp.put("/types/<type_id>")
@@ -78,7 +78,7 @@ def update(project_id, type_id):
     if vtype.name == VolumeRequests.resolve_type(None).name and "name" in values:
         raise exception.InvalidVolumeType(reason="the default volume type cannot be renamed")
     return reply({"volume_type": views.volume_type(db.volume_type_update(type_id, values),
-                                                   ctx())})
+                                                   ctx(), rendering="update")})
 
 
 @bp.delete("/types/<type_id>")

@@ -6,7 +6,16 @@ import json
 import flask
 
 from api import microversion, policy, schemas, views
-from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, parse_dict_arg, reply
+from api.routes.helpers import (
+    accepted,
+    as_bool,
+    ctx,
+    json_body,
+    no_body,
+    paging,
+    parse_dict_arg,
+    reply,
+)
 from common import exception
 from common.db import api as db
 
@@ -128,7 +137,7 @@ def create(project_id):
         availability_zone=body.get("availability_zone"),
         metadata=body.get("metadata") or {},
         snapshot_id=body.get("snapshot_id"), source_volid=body.get("source_volid"))
-    return reply({"volume": views.volume_detail(volume, ctx())}, 202)
+    return reply({"volume": views.volume_detail(volume, ctx(), extended=False)}, 202)
 
 
 @bp.get("/volumes/<volume_id>")
@@ -149,7 +158,7 @@ def update(project_id, volume_id):
         elif legacy in body:
             values[field] = body[legacy]
     volume = _requests().update(ctx(), volume_id, values, metadata=body.get("metadata"))
-    return reply({"volume": views.volume_detail(volume, ctx())})
+    return reply({"volume": views.volume_detail(volume, ctx(), extended=False)})
 
 
 @bp.delete("/volumes/<volume_id>")
@@ -257,4 +266,4 @@ def metadata_update(project_id, volume_id, key):
 def metadata_delete(project_id, volume_id, key):
     _authorized(volume_id, "volume:delete_volume_metadata")
     db.volume_metadata_delete(volume_id, key)
-    return reply({}, 200)
+    return no_body()

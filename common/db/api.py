@@ -4,15 +4,24 @@ State changes that can race are single conditional UPDATEs (see ``conditional_up
 row changes only if it still has the expected values, and the caller learns whether it won.
 """
 
+import datetime
 import json
 import uuid
 
+from oslo_config import cfg
 from sqlalchemy import and_, case, delete, false, func, or_, select, true, update
 
 from common import exception
 from common.db import models
 from common.db.models import utcnow
 from common.db.session import reader, writer
+
+message_opts = [
+    cfg.IntOpt("message_ttl", default=2592000, min=1,
+               help="Seconds a user message is kept after it is made (its guaranteed_until in "
+                    "the messages API, as Cinder's); an expired message is no longer listed."),
+]
+cfg.CONF.register_opts(message_opts)
 
 
 def new_id():
@@ -768,12 +777,15 @@ def message_create(ctx, resource_type, resource_uuid, event_id, detail, level="E
         s.add(models.Message(id=new_id(), project_id=ctx.project_id,
                              request_id=ctx.request_id, resource_type=resource_type,
                              resource_uuid=resource_uuid, event_id=event_id,
-                             message_level=level, detail=detail))
+                             message_level=level, detail=detail,
+                             expires_at=utcnow() + datetime.timedelta(
+                                 seconds=cfg.CONF.message_ttl)))
 
 
 def message_get_all(ctx, resource_uuid=None, marker=None, limit=None):
     with reader() as s:
-        stmt = select(models.Message)
+        stmt = select(models.Message).where(or_(models.Message.expires_at.is_(None),
+                                                models.Message.expires_at > utcnow()))
         if not ctx.is_admin:
             stmt = stmt.where(models.Message.project_id == ctx.project_id)
         if resource_uuid:
@@ -790,7 +802,8 @@ def message_get_all(ctx, resource_uuid=None, marker=None, limit=None):
 def message_get(ctx, message_id):
     with reader() as s:
         msg = s.get(models.Message, message_id)
-        if msg is None or (not ctx.is_admin and msg.project_id != ctx.project_id):
+        expired = msg is not None and msg.expires_at is not None and msg.expires_at <= utcnow()
+        if msg is None or expired or (not ctx.is_admin and msg.project_id != ctx.project_id):
             raise exception.MessageNotFound(message_id=message_id)
         return msg
 
