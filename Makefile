@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-fast test-integration bench lint sample-config services clean
+.PHONY: venv run test test-fast test-integration test-tempest bench lint sample-config services clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-fast: venv
 
 test-integration: venv services
 	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# Tempest's volume API suite alone (make test runs it too, as tests/integration/test_tempest.py);
+# deploy/tempest/README.md
+test-tempest: venv services
+	$(BIN)/python -m tests.tempest
 
 bench: venv services
 	$(BIN)/python -m bench.run

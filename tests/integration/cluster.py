@@ -138,10 +138,16 @@ class Proc:
 class Cluster:
     """api + scheduler(s) + volume services, each its own process.
 
-    volume_hosts maps a host name to the options of its one `file` back end."""
+    volume_hosts maps a host name to the options of its one `file` back end.
+    conf_defaults and conf_sections go into every service's config file (after the defaults
+    above: they win), e.g. auth_strategy = keystone and [keystone_authtoken]. auth, when
+    given, is a callable returning (token, project_id): the harness's own requests
+    (wait_pools, wait_services, request without a token) then carry that token and that
+    project instead of noauth's `admin:p1`."""
 
     def __init__(self, workdir, db_kind="mysql", volume_hosts=None, schedulers=1,
-                 scheduler_opts=None, api_threads=16):
+                 scheduler_opts=None, api_threads=16, conf_defaults=None, conf_sections=None,
+                 auth=None):
         self.workdir = str(workdir)
         self.db_kind = db_kind
         self.suffix = uuid.uuid4().hex[:6]
@@ -152,6 +158,9 @@ class Cluster:
         self.procs = {}
         self.db_url = None
         self.vhost = None
+        self.conf_defaults = conf_defaults or {}
+        self.conf_sections = conf_sections or {}
+        self.auth = auth
 
     def host(self, name):
         return "%s-%s" % (name, self.suffix)
@@ -165,9 +174,12 @@ class Cluster:
             "osapi_volume_threads": str(self.api_threads),
             # bursts of hundreds of volumes in one project: no quota limits
             "quota_volumes": "-1", "quota_gigabytes": "-1", "quota_snapshots": "-1",
+            **self.conf_defaults,
             **(default or {}),
         }
         conf["database"] = {"connection": self.db_url}
+        for section, values in self.conf_sections.items():
+            conf[section] = values
         for section, values in (sections or {}).items():
             conf[section] = values
         path = os.path.join(self.workdir, name + ".conf")
@@ -250,6 +262,9 @@ class Cluster:
         raise RuntimeError("%s services not up: %s" % (binary, self.logs()))
 
     def request(self, method, path, body=None, project="p1", token=None, version=None):
+        if token is None and self.auth is not None:
+            token, auth_project = self.auth()
+            project = auth_project if project == "p1" else project
         headers = {"X-Auth-Token": token or "admin:" + project}
         if version:
             headers["OpenStack-API-Version"] = "volume " + version
