@@ -285,7 +285,7 @@ snapshot_create = {
         "snapshot": {
             "type": "object",
             "properties": {
-                "volume_id": {"type": "string", "minLength": 1, "maxLength": 255},
+                "volume_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
                 "force": boolean_like,
                 "name": name,
                 "display_name": name,
@@ -293,7 +293,7 @@ snapshot_create = {
                 "display_description": description,
                 "metadata": {"anyOf": [metadata, {"type": "null"}]},
             },
-            "required": ["volume_id"],
+            # no volume_id: the volume is not found (404), as Cinder answers
             "additionalProperties": False,
         },
     },

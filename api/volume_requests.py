@@ -108,7 +108,8 @@ class VolumeRequests:
                            % (kind, source_volume.availability_zone))
         else:
             vtype = self.resolve_type(volume_type)
-            type_access.check_visible(vtype, ctx)  # a private type not granted: 404
+            # a private type not granted: 404, named as asked
+            type_access.check_visible(vtype, ctx, volume_type or vtype.name)
             zone = availability_zone or self.default_zone()
         if zone not in self.known_zones():
             raise exception.InvalidInput(reason="Availability zone '%s' is invalid." % zone)
@@ -172,16 +173,20 @@ class VolumeRequests:
                                      "the scheduler could not be reached (%s)" % exc,
                                      expected={"host": None})
 
-    def delete(self, ctx, volume_id, cascade=False):
-        """Delete a volume; with cascade its snapshots (available or error) go with it."""
+    def delete(self, ctx, volume_id, cascade=False, force=False):
+        """Delete a volume; with cascade its snapshots (available or error) go with it.
+        `force` (3.23 `?force=true`, an admin's) takes the volume and, with cascade, its
+        snapshots in any status, as Cinder does."""
         volume = db.volume_get(ctx, volume_id)
         expected = {"status": DELETABLE_STATUSES, "attach_status": "detached",
                     # as Cinder: a finished or failed migration does not block a delete
                     "migration_status": (None, "deleting", "error", "success"),
                     "deleted": False, "host": volume.host}
+        if force:
+            del expected["status"]
         with writer() as s:
             db.volume_lock(s, volume_id)
-            snapshots = self._check_deletable_snapshots(s, volume_id, cascade)
+            snapshots = self._check_deletable_snapshots(s, volume_id, cascade, force)
             if db.volumes_creating_from(s, source_volid=volume_id):
                 raise exception.InvalidVolume(reason="a volume is being created from volume "
                                                      "%s; delete it when that is done"
@@ -211,14 +216,14 @@ class VolumeRequests:
         LOG.info("Volume %s delete accepted", volume_id)
 
     @staticmethod
-    def _check_deletable_snapshots(session, volume_id, cascade):
+    def _check_deletable_snapshots(session, volume_id, cascade, force=False):
         snapshots = db.snapshot_get_all_for_volume(volume_id, session=session)
         if snapshots and not cascade:
             raise exception.InvalidVolume(
                 reason="Volume %s still has %d dependent snapshots; delete them first or "
                        "use cascade=true." % (volume_id, len(snapshots)))
         for snapshot in snapshots:
-            if snapshot.status not in ("available", "error"):
+            if not force and snapshot.status not in ("available", "error"):
                 raise exception.InvalidVolume(
                     reason="Snapshot %s of volume %s is %s; a cascade delete takes only "
                            "available or error snapshots." % (snapshot.id, volume_id,

@@ -57,6 +57,10 @@ class NotFound(LaminaException):
     message = "Resource could not be found."
 
 
+class MarkerNotFound(NotFound):
+    message = "Marker %(marker)s could not be found."
+
+
 class VolumeNotFound(NotFound):
     message = "Volume %(volume_id)s could not be found."
 

@@ -12,7 +12,8 @@ def _send_checked(self, request, **kwargs):
     openstacksdk), is checked against Cinder's contract (tests/contract.py)."""
     response = _send(self, request, **kwargs)
     if not kwargs.get("stream"):
-        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        body = (request.body.decode(errors="replace") if isinstance(request.body, bytes)
+                else request.body)
         contract.check(request.method, request.url, body, response.status_code,
                        response.headers, response.text)
     return response

@@ -15,6 +15,7 @@ from api.routes.helpers import (
     paging,
     parse_dict_arg,
     reply,
+    requested_sort_keys,
 )
 from common import exception
 from common.db import api as db
@@ -61,8 +62,9 @@ def _filters():
 def _list(detail):
     policy.authorize(ctx(), "volume:get_all_snapshots")
     limit, marker, keys, dirs = paging(SORT_KEYS)
-    if "name" in keys and not microversion.at_least((3, 30)):
-        # 3.30 added sorting snapshots by name; before it Cinder refuses the key.
+    if "name" in requested_sort_keys() and not microversion.at_least((3, 30)):
+        # 3.30 added the key `name`; before it Cinder refuses it (display_name, which
+        # python-cinderclient sends, is its column and sorts at every version).
         raise exception.InvalidInput(reason="Invalid sort key name")
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
@@ -99,6 +101,8 @@ def create(project_id):
             # 3.66: force is only kept for old clients; false would contradict the default.
             raise exception.InvalidInput(reason="Since microversion 3.66 the force flag may "
                                                 "only be true, or left out.")
+    if body.get("volume_id") is None:
+        raise exception.VolumeNotFound(volume_id=None)
     snapshot = _requests().create(
         ctx(), body["volume_id"], force=bool(force),
         name=body.get("name", body.get("display_name")),

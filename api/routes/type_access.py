@@ -33,10 +33,11 @@ def visible(vtype, context):
             or quota_api.type_accessible(vtype.id, context.project_id))
 
 
-def check_visible(vtype, context):
-    """404 (as if the type did not exist) for a private type the project was not given."""
+def check_visible(vtype, context, asked_as):
+    """404 (as if the type did not exist) for a private type the project was not given; the
+    message names the type as the caller asked for it, so a name never reveals the id."""
     if not visible(vtype, context):
-        raise exception.VolumeTypeNotFound(type_id=vtype.id)
+        raise exception.VolumeTypeNotFound(type_id=asked_as)
 
 
 def _private_type(type_id):

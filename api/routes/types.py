@@ -18,7 +18,7 @@ def _get_visible(type_id):
     if type_id == "default":
         return VolumeRequests.resolve_type(None)
     vtype = db.volume_type_get(type_id)
-    type_access.check_visible(vtype, ctx())  # private and not granted: 404
+    type_access.check_visible(vtype, ctx(), type_id)  # private and not granted: 404
     return vtype
 
 

@@ -173,8 +173,8 @@ def delete(project_id, volume_id):
                                                   "force"):
         policy.authorize(ctx(), "volume:force_delete", volume)
         if cascade:
-            raise exception.InvalidInput(reason="force delete with cascade is not supported "
-                                                "yet")
+            _requests().delete(ctx(), volume_id, cascade=True, force=True)
+            return accepted()
         _volume_actions().force_delete(ctx(), volume_id)
         return accepted()
     _requests().delete(ctx(), volume_id, cascade=cascade)

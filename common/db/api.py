@@ -191,7 +191,7 @@ def volume_get_all(ctx, filters=None, marker=None, limit=None, sort_keys=("creat
                 models.Volume.id == marker), project_only=not (all_projects and ctx.is_admin))
             marker_row = s.scalars(marker_stmt).first()
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = paginate(stmt, models.Volume, sort_keys, sort_dirs, marker_row, limit)
         return list(s.scalars(stmt).unique())
 
@@ -369,7 +369,7 @@ def snapshot_get_all(ctx, filters=None, marker=None, limit=None, sort_keys=("cre
             marker_row = s.scalars(_snapshot_scope(ctx, select(models.Snapshot).where(
                 models.Snapshot.id == marker), project_only=project_only)).first()
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = paginate(stmt, models.Snapshot, sort_keys, sort_dirs, marker_row, limit)
         return list(s.scalars(stmt))
 
@@ -546,7 +546,7 @@ def volume_type_get_all(is_public=None, marker=None, limit=None, sort_keys=("cre
             marker_row = s.scalars(select(models.VolumeType).where(
                 models.VolumeType.id == marker)).first()
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = paginate(stmt, models.VolumeType, sort_keys, sort_dirs, marker_row, limit)
         return list(s.scalars(stmt))
 
@@ -794,7 +794,7 @@ def message_get_all(ctx, resource_uuid=None, marker=None, limit=None):
         if marker is not None:
             marker_row = s.get(models.Message, marker)
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = paginate(stmt, models.Message, ("created_at",), ("desc",), marker_row, limit)
         return list(s.scalars(stmt))
 

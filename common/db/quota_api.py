@@ -349,6 +349,6 @@ def volume_type_get_all_visible(project_id, marker=None, limit=None, sort_keys=(
         if marker is not None:
             marker_row = s.scalars(select(vt).where(vt.id == marker)).first()
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = db.paginate(stmt, vt, sort_keys, sort_dirs, marker_row, limit)
         return list(s.scalars(stmt))

@@ -71,7 +71,7 @@ def transfer_get_all(ctx, all_projects=False, filters=None, marker=None, limit=N
         if marker is not None:
             marker_row = s.scalars(scope(select(t).where(t.id == marker))).first()
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = db.paginate(stmt, t, sort_keys, sort_dirs, marker_row, None)
         if offset:
             stmt = stmt.offset(offset)

@@ -114,7 +114,7 @@ def qos_specs_get_all(filters=None, marker=None, limit=None, offset=0, sort_keys
         if marker is not None:
             marker_row = s.scalars(select(qs).where(qs.id == marker)).first()
             if marker_row is None:
-                raise exception.InvalidInput(reason="marker %s not found" % marker)
+                raise exception.MarkerNotFound(marker=marker)
         stmt = db.paginate(stmt, qs, sort_keys, sort_dirs, marker_row, limit)
         if offset:
             stmt = stmt.offset(offset)

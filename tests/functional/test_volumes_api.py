@@ -159,7 +159,7 @@ def test_pagination_sorting_filters(stack):
     assert stack.request("GET", "/volumes?sort=bogus:asc").status_code == 400
     assert stack.request("GET", "/volumes?sort=name:sideways").status_code == 400
     assert stack.request("GET", "/volumes?limit=x").status_code == 400
-    assert stack.request("GET", "/volumes?marker=nope").status_code == 400
+    assert stack.request("GET", "/volumes?marker=nope").status_code == 404
     assert stack.request("GET", "/volumes?frobnicate=1").status_code == 400
 
 

@@ -44,3 +44,27 @@ def test_snapshots_openstacksdk_v2(aio):
 
 def test_snapshots_cinder_cli(aio):
     scenarios.run_snapshot_cli_scenario(aio.url)
+
+
+def test_cinder_cli_sort_by_name(aio):
+    """`cinder list --sort name` and `cinder snapshot-list --sort name` send the v1 key
+    display_name: both sort by name."""
+    cli = scenarios.cinder_cli
+    ids = {}
+    for name in ("sort-b", "sort-a"):
+        rc, out = cli(aio.url, "create", "--name", name, "1")
+        assert rc == 0, out
+        ids[name] = scenarios.table_field(out, "id")
+    for vid in ids.values():
+        scenarios.wait_for(lambda vid=vid: "available" in cli(aio.url, "show", vid)[1])
+    rc, out = cli(aio.url, "list", "--sort", "name:asc")
+    assert rc == 0, out
+    assert out.index(ids["sort-a"]) < out.index(ids["sort-b"]), out
+    snaps = {}
+    for name in ("snap-b", "snap-a"):
+        rc, out = cli(aio.url, "snapshot-create", "--name", name, ids["sort-a"])
+        assert rc == 0, out
+        snaps[name] = scenarios.table_field(out, "id")
+    rc, out = cli(aio.url, "snapshot-list", "--sort", "name:desc")
+    assert rc == 0, out
+    assert out.index(snaps["snap-b"]) < out.index(snaps["snap-a"]), out
