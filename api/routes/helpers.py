@@ -111,6 +111,18 @@ def as_bool(value, name):
 SORT_KEY_ALIASES = {"display_name": "name", "display_description": "description"}
 
 
+def offset_arg():
+    """`offset`: how many of the matching rows a list skips (Cinder's, beside marker)."""
+    value = flask.request.args.get("offset", "0")
+    try:
+        offset = int(value)
+    except ValueError:
+        raise exception.InvalidInput(reason="offset must be an integer")
+    if offset < 0:
+        raise exception.InvalidInput(reason="offset must be >= 0")
+    return offset
+
+
 def requested_sort_keys():
     """The sort keys as the request names them, before SORT_KEY_ALIASES."""
     args = flask.request.args

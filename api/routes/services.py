@@ -4,7 +4,7 @@ import flask
 
 from api import microversion, policy, schemas, views
 from api.routes import resource_filters
-from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
+from api.routes.helpers import as_bool, ctx, json_body, no_body, paging, reply
 from common import exception, service
 from common.db import api as db
 
@@ -188,4 +188,4 @@ def messages_delete(project_id, message_id):
     microversion.require((3, 3))
     policy.authorize(ctx(), "message:delete", db.message_get(ctx(), message_id))
     db.message_delete(ctx(), message_id)
-    return accepted()
+    return no_body(204)

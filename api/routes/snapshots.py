@@ -12,6 +12,7 @@ from api.routes.helpers import (
     ctx,
     json_body,
     no_body,
+    offset_arg,
     paging,
     parse_dict_arg,
     reply,
@@ -68,9 +69,11 @@ def _list(detail):
         raise exception.InvalidInput(reason="Invalid sort key name")
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
-    snapshots = db.snapshot_get_all(ctx(), filters=_filters(), marker=marker, limit=limit,
+    offset = offset_arg()
+    snapshots = db.snapshot_get_all(ctx(), filters=_filters(), marker=marker,
+                                    limit=limit + offset,
                                     sort_keys=[SORT_KEYS[k] for k in keys], sort_dirs=dirs,
-                                    all_projects=all_projects)
+                                    all_projects=all_projects)[offset:]
     items = [views.snapshot(s, ctx(), detail=detail) for s in snapshots]
     body = {"snapshots": items}
     links = views.collection_links("snapshots", items, limit)

@@ -12,6 +12,7 @@ from api.routes.helpers import (
     ctx,
     json_body,
     no_body,
+    offset_arg,
     paging,
     parse_dict_arg,
     reply,
@@ -44,7 +45,7 @@ def _filters():
             filters[key] = value
         elif key == "metadata":
             filters["metadata"] = parse_dict_arg(value, "metadata")
-        elif key == "bootable" and microversion.at_least((3, 2)):
+        elif key == "bootable":  # 3.2 made the value case-insensitive; it filters at 3.0 too
             filters["bootable"] = as_bool(value, "bootable")
         elif key == "volume_type":
             try:
@@ -77,9 +78,10 @@ def _list(detail):
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
     filters = _filters()
+    offset = offset_arg()
     volumes = [] if "group_id" in filters else db.volume_get_all(
-        ctx(), filters=filters, marker=marker, limit=limit, sort_keys=keys, sort_dirs=dirs,
-        all_projects=all_projects)
+        ctx(), filters=filters, marker=marker, limit=limit + offset, sort_keys=keys,
+        sort_dirs=dirs, all_projects=all_projects)[offset:]
     render = (lambda v: views.volume_detail(v, ctx())) if detail else views.volume_summary
     items = [render(v) for v in volumes]
     body = {"volumes": items}

@@ -73,3 +73,26 @@ def test_delete_with_cascade_and_force(stack):
     assert usage["volumes"]["in_use"] == 0 and usage["snapshots"]["in_use"] == 0
     assert usage["gigabytes"]["in_use"] == 0
     assert db.worker_get_all() == []
+
+
+def test_offset_bootable_and_message_delete(stack):
+    made = [available(stack, name="v%d" % i) for i in range(3)]
+    names = [v["name"] for v in
+             stack.request("GET", "/volumes?sort=name:asc&offset=1").json()["volumes"]]
+    assert names == ["v1", "v2"]
+    snap = stack.create_snapshot(made[0]["id"], name="s0")
+    stack.wait_snapshot(snap["id"], ("available",))
+    assert stack.request("GET", "/snapshots?offset=1").json()["snapshots"] == []
+    assert stack.request("GET", "/volumes?offset=-1").status_code == 400
+    # bootable filters at 3.0 too (3.2 made the value case-insensitive)
+    assert stack.request("POST", "/volumes/%s/action" % made[2]["id"],
+                         {"os-set_bootable": {"bootable": True}}).status_code == 200
+    boot = stack.request("GET", "/volumes?bootable=true").json()["volumes"]
+    assert [v["id"] for v in boot] == [made[2]["id"]]
+    # a user message is deleted with 204
+    stack.override("fail_points", ["create_volume.create_storage"], group="debug")
+    bad = stack.create_volume(size=1)
+    stack.wait_volume(bad["id"], ("error",))
+    msgs = stack.request("GET", "/messages", version="3.3").json()["messages"]
+    resp = stack.request("DELETE", "/messages/" + msgs[0]["id"], version="3.3")
+    assert resp.status_code == 204 and not resp.text
