@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -393,13 +394,19 @@ def run(workspace, concurrency=2, exclude_file=EXCLUDE_FILE, timeout=1800, strea
         argv += ["--exclude-list", exclude_file]
     started = time.monotonic()
     out = stream or open(os.path.join(workspace, "tempest-run.log"), "w")
+    # its own process group: on a timeout the stestr workers go too, not only `tempest`
+    proc = subprocess.Popen(argv, cwd=workspace, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
-        result = subprocess.run(argv, cwd=workspace, stdout=out, stderr=subprocess.STDOUT,
-                                timeout=timeout)
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     finally:
         if stream is None:
             out.close()
-    return result.returncode, time.monotonic() - started
+    return rc, time.monotonic() - started
 
 
 def results(workspace):
@@ -525,8 +532,9 @@ def main(argv=None):
     import tempfile
 
     parser = argparse.ArgumentParser(prog="python -m tests.tempest", description=main.__doc__)
-    parser.add_argument("--workdir", help="keep everything here (default: a temporary dir, "
-                                          "removed afterwards)")
+    parser.add_argument("--workdir", help="the Tempest workspace and Lamina's logs go here "
+                                          "(default: a new /tmp/lamina-tempest-* dir; the "
+                                          "volumes are removed either way)")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--no-exclude", action="store_true",
                         help="run the excluded tests too (to see which pass now)")
@@ -548,6 +556,8 @@ def main(argv=None):
                        regex=args.regex)
         summary = summarize(results(workspace), listed,
                             [] if args.no_exclude else read_exclusions())
+        if args.regex != REGEX:
+            summary["unused_exclusions"] = []  # a subset: the others match nothing here
         print(report(summary, wall, args.regex))
         print("workspace (tempest.conf, logs, .stestr): %s; Lamina's logs: %s" % (
             workspace, os.path.join(workdir, "deploy", "logs")))
