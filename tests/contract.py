@@ -187,6 +187,7 @@ NO_SCHEMA = [
     ("POST", "/types/ID/action", "no Tempest schema for this action"),
     ("GET", "/os-quota-class-sets/ID/defaults", "no such Cinder route: must be 404"),
     ("GET", "/os-availability-zone", "Tempest's client checks no schema"),
+    ("GET", "/extensions/ID", "no Tempest schema (an item as in extensions.list_extensions)"),
     ("GET", "/clusters", "no Tempest schema"),
     ("GET", "/clusters/detail", "no Tempest schema"),
     ("GET", "/clusters/ID", "no Tempest schema"),
