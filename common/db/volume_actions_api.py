@@ -295,8 +295,12 @@ def volume_begin_move(volume, to_status, operation, from_statuses):
                        models.Volume.host == volume.host,
                        (models.Volume.migration_status.is_(None))
                        | models.Volume.migration_status.not_in(list(MIGRATION_BUSY)))
-                .values(status=to_status, previous_status=models.Volume.status,
-                        migration_status="starting", updated_at=utcnow())
+                # previous_status first: MariaDB assigns SET items left to right, so the
+                # status read there must still be the old one
+                .ordered_values((models.Volume.previous_status, models.Volume.status),
+                                (models.Volume.status, to_status),
+                                (models.Volume.migration_status, "starting"),
+                                (models.Volume.updated_at, utcnow()))
                 .execution_options(synchronize_session=False))
         if s.execute(stmt).rowcount != 1:
             return False
