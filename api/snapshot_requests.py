@@ -58,7 +58,9 @@ class SnapshotRequests:
         return db.snapshot_get(ctx, snapshot.id)
 
     def delete(self, ctx, snapshot_id, force=False):
-        """force (admin os-force_delete): from any status but `deleting`."""
+        """force (admin os-force_delete): from any status but `restoring` (a revert owns the
+        snapshot then), `deleting` included, as Cinder: a delete that was stuck or reset to
+        deleting is sent again (the delete flow finds already-removed storage gone)."""
         snapshot = db.snapshot_get(ctx, snapshot_id)
         volume = db.volume_get_internal(snapshot.volume_id)
         host = volume.host.split("#")[0]
@@ -69,7 +71,7 @@ class SnapshotRequests:
                     reason="a volume is being created from snapshot %s; delete it when that "
                            "is done" % snapshot_id)
             expected = {"deleted": False,
-                        "status": (("available", "error", "error_deleting", "creating")
+                        "status": (("available", "error", "error_deleting", "creating", "deleting")
                                    if force else DELETABLE_STATUSES)}
             won = db.conditional_update(models.Snapshot, snapshot_id, {"status": "deleting"},
                                         expected, session=s)

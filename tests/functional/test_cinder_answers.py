@@ -96,3 +96,17 @@ def test_offset_bootable_and_message_delete(stack):
     msgs = stack.request("GET", "/messages", version="3.3").json()["messages"]
     resp = stack.request("DELETE", "/messages/" + msgs[0]["id"], version="3.3")
     assert resp.status_code == 204 and not resp.text
+
+
+def test_force_delete_of_a_snapshot_in_deleting(stack):
+    """As Tempest's test_snapshot_force_delete_when_snapshot_is_deleting: an admin resets a
+    snapshot to deleting and force-deletes it; the delete is sent again and ends."""
+    volume = available(stack)
+    snap = stack.create_snapshot(volume["id"])
+    stack.wait_snapshot(snap["id"], ("available",))
+    action = "/snapshots/%s/action" % snap["id"]
+    assert stack.request("POST", action, {"os-reset_status": {"status": "deleting"}}
+                         ).status_code == 202
+    assert stack.request("POST", action, {"os-force_delete": {}}).status_code == 202
+    stack.wait_snapshot(snap["id"], ("deleted",))
+    assert stack.snapshot_files() == [] and db.worker_get_all() == []
