@@ -73,6 +73,8 @@ class Volume(TimestampMixin, Base):
     # The id the storage is named after when it is not the volume's own (after a migration
     # the volume keeps its id while its data lives in the copy's storage).
     name_id: Mapped[str | None] = mapped_column(String(36))
+    # The generic volume group the volume belongs to (3.13).
+    group_id: Mapped[str | None] = mapped_column(String(36))
 
     volume_metadata: Mapped[list["VolumeMetadata"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan")
@@ -138,6 +140,8 @@ class Snapshot(TimestampMixin, Base):
     provider_location: Mapped[str | None] = mapped_column(String(255))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    # The group snapshot this snapshot was taken as part of (3.14).
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36))
 
     snapshot_metadata: Mapped[list["SnapshotMetadata"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan")
@@ -410,5 +414,78 @@ class Transfer(TimestampMixin, Base):
     source_project_id: Mapped[str | None] = mapped_column(String(255))
     destination_project_id: Mapped[str | None] = mapped_column(String(255))
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+# --- generic volume groups (api/routes/group*.py, common/db/groups_api.py) -------------------
+
+class GroupType(TimestampMixin, Base):
+    __tablename__ = "group_types"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+    group_specs: Mapped[list["GroupTypeSpec"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class GroupTypeSpec(Base):
+    __tablename__ = "group_type_specs"
+    __table_args__ = (UniqueConstraint("group_type_id", "key", name="uq_group_type_specs_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_type_id: Mapped[str] = mapped_column(String(36), ForeignKey("group_types.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Group(TimestampMixin, Base):
+    """A generic volume group: volumes of its volume types on one back end (its host)."""
+    __tablename__ = "groups"
+    __table_args__ = (Index("ix_groups_project_deleted", "project_id", "deleted"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(32))
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    source_group_id: Mapped[str | None] = mapped_column(String(36))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+    volume_types: Mapped[list["GroupVolumeTypeMapping"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class GroupVolumeTypeMapping(Base):
+    __tablename__ = "group_volume_type_mapping"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(String(36), ForeignKey("groups.id"))
+    volume_type_id: Mapped[str] = mapped_column(String(36))
+
+
+class GroupSnapshot(TimestampMixin, Base):
+    __tablename__ = "group_snapshots"
+    __table_args__ = (Index("ix_group_snapshots_project_deleted", "project_id", "deleted"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(36))
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    group_type_id: Mapped[str] = mapped_column(String(36))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
