@@ -288,9 +288,7 @@ def tempest_conf(ks, region, log_dir):
             "admin_system": "all",
             "create_isolated_networks": "False",
         },
-        "identity": {"uri_v3": ks["LAMINA_KS_AUTH_URL"], "auth_version": "v3",
-                     "region": ks["LAMINA_KS_REGION"]},
-        "identity-feature-enabled": {"api_v2": "False"},
+        "identity": {"uri_v3": ks["LAMINA_KS_AUTH_URL"], "region": ks["LAMINA_KS_REGION"]},
         "service_available": {
             "cinder": "True", "nova": "False", "swift": "False",
             # the stand-in above, for the classes that want a default network
