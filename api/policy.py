@@ -62,6 +62,9 @@ T = "/types/{type_id}"
 Q = "/os-quota-sets/{project_id}"
 QC = "/os-quota-class-sets/{quota_class_name}"
 QOS = "/qos-specs/{qos_id}"
+GT = "/group_types/{group_type_id}"
+G = "/groups/{group_id}"
+GS = "/group_snapshots/{group_snapshot_id}"
 ENCRYPTION = "rule:volume_extension:volume_type_encryption"
 
 _RULES = [
@@ -160,6 +163,12 @@ _RULES = [
         [("POST", "/manageable_snapshots")]),
     _op("snapshot_extension:snapshot_unmanage", ADMIN_API, "Stop managing a snapshot.",
         [("POST", S + "/action (os-unmanage)")]),
+    _op("snapshot_extension:list_manageable", ADMIN_API,
+        "List the back end's snapshots that could be managed.",
+        [("GET", "/manageable_snapshots"), ("GET", "/manageable_snapshots/detail")]),
+    _op("snapshot_extension:snapshot_actions:update_snapshot_status", MEMBER,
+        "Update a snapshot's status and progress (a compute service's assisted snapshot).",
+        [("POST", S + "/action (os-update_snapshot_status)")]),
     # volume types and extra specs
     _op("volume_extension:type_get", READER, "Show a volume type.", [("GET", T)]),
     _op("volume_extension:type_get_all", READER, "List volume types.", [("GET", "/types")]),
@@ -276,6 +285,40 @@ _RULES = [
     _op("volume:delete_transfer", MEMBER, "Withdraw a volume transfer.",
         [("DELETE", "/os-volume-transfer/{transfer_id}"),
          ("DELETE", "/volume-transfers/{transfer_id}")]),
+    # generic volume groups (3.11-3.20)
+    _op("group:group_types:create", ADMIN_API, "Create a group type.",
+        [("POST", "/group_types")]),
+    _op("group:group_types:update", ADMIN_API, "Update a group type.",
+        [("PUT", GT)]),
+    _op("group:group_types:delete", ADMIN_API, "Delete a group type.",
+        [("DELETE", GT)]),
+    _op("group:access_group_types_specs", ADMIN_API, "See group_specs in group type bodies.",
+        [("GET", GT)]),
+    _op("group:group_types_specs:get", ADMIN_API, "Show one group spec.",
+        [("GET", GT + "/group_specs/{g_spec_id}")]),
+    _op("group:group_types_specs:get_all", ADMIN_API, "List a group type's specs.",
+        [("GET", GT + "/group_specs")]),
+    _op("group:group_types_specs:create", ADMIN_API, "Create group specs.",
+        [("POST", GT + "/group_specs")]),
+    _op("group:group_types_specs:update", ADMIN_API, "Update a group spec.",
+        [("PUT", GT + "/group_specs/{g_spec_id}")]),
+    _op("group:group_types_specs:delete", ADMIN_API, "Delete a group spec.",
+        [("DELETE", GT + "/group_specs/{g_spec_id}")]),
+    _op("group:get_all", READER, "List groups.", [("GET", "/groups"), ("GET", "/groups/detail")]),
+    _op("group:create", MEMBER, "Create a group.", [("POST", "/groups")]),
+    _op("group:get", READER, "Show a group.", [("GET", G)]),
+    _op("group:update", MEMBER, "Update a group.", [("PUT", G)]),
+    _op("group:delete", MEMBER, "Delete a group.", [("POST", G + "/action (delete)")]),
+    _op("group:reset_status", ADMIN_API, "Reset a group's status.",
+        [("POST", G + "/action (reset_status)")]),
+    _op("group:get_all_group_snapshots", READER, "List group snapshots.",
+        [("GET", "/group_snapshots"), ("GET", "/group_snapshots/detail")]),
+    _op("group:create_group_snapshot", MEMBER, "Create a group snapshot.",
+        [("POST", "/group_snapshots")]),
+    _op("group:get_group_snapshot", READER, "Show a group snapshot.", [("GET", GS)]),
+    _op("group:delete_group_snapshot", MEMBER, "Delete a group snapshot.", [("DELETE", GS)]),
+    _op("group:reset_group_snapshot_status", ADMIN_API, "Reset a group snapshot's status.",
+        [("POST", GS + "/action (reset_status)")]),
 ]
 
 

@@ -21,9 +21,12 @@ from volume_worker.flows import create_volume as create_flow
 from volume_worker.flows import delete_snapshot as delete_snapshot_flow
 from volume_worker.flows import delete_volume as delete_flow
 from volume_worker.flows import extend_volume as extend_flow
+from volume_worker.flows import group_common
 from volume_worker.flows import manage_existing as manage_flow
+from volume_worker.flows import manage_existing_snapshot as manage_snapshot_flow
 from volume_worker.flows import migrate_volume as migrate_flow
 from volume_worker.flows import revert_to_snapshot as revert_flow
+from volume_worker.flows import unmanage_snapshot as unmanage_snapshot_flow
 from volume_worker.flows import unmanage_volume as unmanage_flow
 
 LOG = logging.getLogger(__name__)
@@ -102,6 +105,9 @@ class VolumeManager:
             self._clean_up(ctxt, worker)
 
     def _clean_up(self, ctxt, worker):
+        if worker.resource_type in group_common.RESOURCE_TYPES:
+            group_common.clean_up(self, ctxt, worker)
+            return
         if worker.resource_type == "snapshot":
             self._clean_up_snapshot(ctxt, worker)
             return
@@ -147,7 +153,12 @@ class VolumeManager:
             return
         LOG.warning("Cleaning up interrupted %s of snapshot %s (status %s)",
                     worker.operation, snapshot.id, snapshot.status)
-        if snapshot.status == "creating":
+        if snapshot.status == "creating" and worker.operation == manage_snapshot_flow.OPERATION:
+            # The storage was there before the row: never remove it.
+            manage_snapshot_flow.end_interrupted(ctxt, snapshot)
+        elif snapshot.status == "unmanaging":
+            self._run(unmanage_snapshot_flow, ctxt, snapshot.id)  # nothing on storage changes
+        elif snapshot.status == "creating":
             try:
                 self.driver.delete_snapshot(snapshot, volume)
             except Exception:
@@ -208,6 +219,28 @@ class VolumeManager:
     def create_snapshot(self, ctxt, snapshot_id):
         self._submit(create_snapshot_flow, ctxt, snapshot_id)
 
+    # --- generic volume groups (issue 9; flows in volume_worker/flows/*group*.py) ----------
+
+    def create_group(self, ctxt, group_id):
+        from volume_worker.flows import create_group
+        group_common.submit(self, create_group, ctxt, group_id)
+
+    def delete_group(self, ctxt, group_id):
+        from volume_worker.flows import delete_group
+        group_common.submit(self, delete_group, ctxt, group_id)
+
+    def create_group_snapshot(self, ctxt, group_snapshot_id):
+        from volume_worker.flows import create_group_snapshot
+        group_common.submit(self, create_group_snapshot, ctxt, group_snapshot_id)
+
+    def delete_group_snapshot(self, ctxt, group_snapshot_id):
+        from volume_worker.flows import delete_group_snapshot
+        group_common.submit(self, delete_group_snapshot, ctxt, group_snapshot_id)
+
+    def create_group_from_src(self, ctxt, group_id):
+        from volume_worker.flows import create_group_from_src
+        group_common.submit(self, create_group_from_src, ctxt, group_id)
+
     def delete_snapshot(self, ctxt, snapshot_id):
         self._submit(delete_snapshot_flow, ctxt, snapshot_id)
 
@@ -219,6 +252,20 @@ class VolumeManager:
 
     def unmanage_volume(self, ctxt, volume_id):
         self._submit(unmanage_flow, ctxt, volume_id)
+
+    def manage_existing_snapshot(self, ctxt, snapshot_id, ref):
+        self._submit(manage_snapshot_flow, ctxt, snapshot_id, ref)
+
+    def unmanage_snapshot(self, ctxt, snapshot_id):
+        self._submit(unmanage_snapshot_flow, ctxt, snapshot_id)
+
+    def get_manageable_snapshots(self, ctxt):
+        """The back end's snapshots; what a live snapshot row owns is marked not safe."""
+        from common.db import volume_actions_api
+
+        volumes = {vid: None for vid in volume_actions_api.volumes_on_backend(self.host)}
+        return self.driver.get_manageable_snapshots(db.snapshots_on_backend(self.host),
+                                                    volumes)
 
     def migrate_volume(self, ctxt, volume_id, dest_pool, new_type_id):
         with self._in_flight_lock:
@@ -309,6 +356,9 @@ class VolumeManager:
         create_snapshot_flow.FLOW: ("creating", "error", volume_status.EVENT_SNAPSHOT_CREATE),
         delete_snapshot_flow.FLOW: ("deleting", "error_deleting",
                                     volume_status.EVENT_SNAPSHOT_DELETE),
+        manage_snapshot_flow.FLOW: ("creating", "error", volume_status.EVENT_SNAPSHOT_CREATE),
+        unmanage_snapshot_flow.FLOW: ("unmanaging", "error_deleting",
+                                      volume_status.EVENT_SNAPSHOT_DELETE),
     }
 
     def _end_failed(self, flow, ctxt, resource_id, args, reason):

@@ -38,6 +38,26 @@ class VolumeAPI:
     def delete_snapshot(self, ctxt, host, snapshot_id):
         self._prepare(host, version="1.2").cast(ctxt, "delete_snapshot", snapshot_id=snapshot_id)
 
+    # --- generic volume groups (1.2, additive: issue 9); host is the group's host@backend ---
+
+    def create_group(self, ctxt, host, group_id):
+        self._prepare(host, version="1.2").cast(ctxt, "create_group", group_id=group_id)
+
+    def delete_group(self, ctxt, host, group_id):
+        self._prepare(host, version="1.2").cast(ctxt, "delete_group", group_id=group_id)
+
+    def create_group_snapshot(self, ctxt, host, group_snapshot_id):
+        self._prepare(host, version="1.2").cast(ctxt, "create_group_snapshot",
+                                                group_snapshot_id=group_snapshot_id)
+
+    def delete_group_snapshot(self, ctxt, host, group_snapshot_id):
+        self._prepare(host, version="1.2").cast(ctxt, "delete_group_snapshot",
+                                                group_snapshot_id=group_snapshot_id)
+
+    def create_group_from_src(self, ctxt, host, group_id):
+        self._prepare(host, version="1.2").cast(ctxt, "create_group_from_src",
+                                                group_id=group_id)
+
     def revert_to_snapshot(self, ctxt, host, volume_id, snapshot_id):
         self._prepare(host, version="1.2").cast(ctxt, "revert_to_snapshot", volume_id=volume_id,
                                                 snapshot_id=snapshot_id)
@@ -54,6 +74,20 @@ class VolumeAPI:
     def get_manageable_volumes(self, ctxt, host):
         """Synchronous: the back end's storage with whether each item is safe to manage."""
         return self._prepare(host, version="1.2").call(ctxt, "get_manageable_volumes")
+
+    # --- manage existing snapshot / unmanage snapshot (1.2, additive: issue 9) ------------------
+
+    def manage_existing_snapshot(self, ctxt, host, snapshot_id, ref):
+        self._prepare(host, version="1.2").cast(ctxt, "manage_existing_snapshot",
+                                                snapshot_id=snapshot_id, ref=ref)
+
+    def unmanage_snapshot(self, ctxt, host, snapshot_id):
+        self._prepare(host, version="1.2").cast(ctxt, "unmanage_snapshot",
+                                                snapshot_id=snapshot_id)
+
+    def get_manageable_snapshots(self, ctxt, host):
+        """Synchronous: the back end's snapshots with whether each is safe to manage."""
+        return self._prepare(host, version="1.2").call(ctxt, "get_manageable_snapshots")
 
     def migrate_volume(self, ctxt, host, volume_id, dest_pool, new_type_id):
         """To the source's service: copy the volume to dest_pool (claimed) and switch."""

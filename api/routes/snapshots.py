@@ -158,7 +158,57 @@ def _force_delete(snapshot_id, args):
     return accepted()
 
 
-ACTIONS = {"os-reset_status": _reset_status, "os-force_delete": _force_delete}
+def _unmanage(snapshot_id, args):
+    from api.routes import manageable
+
+    if args:
+        raise exception.InvalidInput(reason="os-unmanage takes no arguments")
+    manageable.unmanage_snapshot(ctx(), snapshot_id)
+    return accepted()
+
+
+# os-update_snapshot_status: a compute service's assisted snapshot reports how it went.
+# Cinder's allowed moves: current status -> statuses it may be set to.
+STATUS_UPDATES = {"creating": ("creating", "available", "error"),
+                  "deleting": ("deleting", "error_deleting")}
+UPDATE_SNAPSHOT_STATUS = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "progress": {"type": ["string", "null"], "maxLength": 255}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+
+
+def _update_snapshot_status(snapshot_id, args):
+    from common.db import models
+    from common.db.session import writer
+
+    snapshot = _authorized(snapshot_id,
+                           "snapshot_extension:snapshot_actions:update_snapshot_status")
+    schemas.validate(args, UPDATE_SNAPSHOT_STATUS)
+    status = args["status"]
+    if status not in STATUS_UPDATES.get(snapshot.status, ()):
+        raise exception.InvalidInput(reason="Provided snapshot status %s not allowed for "
+                                            "snapshot with status %s." % (status,
+                                                                         snapshot.status))
+    values = {"status": status}
+    if args.get("progress") is not None:
+        values["progress"] = args["progress"]
+    with writer() as s:
+        won = db.conditional_update(models.Snapshot, snapshot_id, values,
+                                    {"status": snapshot.status, "deleted": False}, session=s)
+        if won and status != snapshot.status:
+            # The operation ended outside this service: nothing is left for its cleanup.
+            db.worker_release("snapshot", snapshot_id, session=s)
+    if not won:
+        raise exception.InvalidSnapshot(reason="snapshot %s changed status meanwhile"
+                                        % snapshot_id)
+    return accepted()
+
+
+ACTIONS = {"os-reset_status": _reset_status, "os-force_delete": _force_delete,
+           "os-unmanage": _unmanage, "os-update_snapshot_status": _update_snapshot_status}
 
 
 @bp.post("/snapshots/<snapshot_id>/action")

@@ -812,3 +812,14 @@ def message_delete(ctx, message_id):
     message_get(ctx, message_id)
     with writer() as s:
         s.execute(delete(models.Message).where(models.Message.id == message_id))
+
+
+def snapshots_on_backend(backend_host):
+    """{snapshot id: volume id} of the live snapshots whose volume is placed on host@backend
+    (the manageable snapshot list)."""
+    with reader() as s:
+        rows = s.execute(select(models.Snapshot.id, models.Snapshot.volume_id)
+                         .join(models.Volume, models.Volume.id == models.Snapshot.volume_id)
+                         .where(models.Volume.host.like(backend_host + "#%"),
+                                models.Snapshot.deleted == false()))
+        return {r[0]: r[1] for r in rows}

@@ -42,8 +42,7 @@ def test_maximum_is_3_42(stack):
 
 
 @pytest.mark.parametrize("path", ["/groups", "/group_types", "/group_snapshots", "/backups",
-                                  "/attachments", "/workers/cleanup",
-                                  "/manageable_snapshots"])
+                                  "/attachments", "/workers/cleanup"])
 def test_resources_not_served_answer_404(stack, path):
     resp = stack.request("GET", path, version="3.42")
     assert resp.status_code == 404 and "itemNotFound" in resp.json()

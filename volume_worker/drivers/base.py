@@ -148,6 +148,42 @@ class VolumeDriver(abc.ABC):
         extra_info. Items named after a volume in cinder_volume_ids are not safe."""
         raise self._unsupported_manage()
 
+    # --- manage existing snapshots / unmanage (issue 9) ---------------------------------------
+
+    def manage_existing_snapshot_get_size(self, snapshot, volume, existing_ref):
+        """Size in GiB (rounded up) of the snapshot of `volume` that existing_ref names."""
+        raise self._unsupported_manage()
+
+    def manage_existing_snapshot(self, snapshot, volume, existing_ref):
+        """Take the snapshot over as the snapshot row's own (renamed to its name). Returns
+        fields to store on the snapshot row."""
+        raise self._unsupported_manage()
+
+    def manage_existing_snapshot_undo(self, snapshot, volume, existing_ref):
+        """Give a snapshot taken over by manage_existing_snapshot its old name back."""
+        raise self._unsupported_manage()
+
+    def unmanage_snapshot(self, snapshot, volume):
+        """Let go of the snapshot's storage; it stays on the back end as it is."""
+
+    def get_manageable_snapshots(self, cinder_snapshots, volumes):
+        """Every snapshot the back end holds as Cinder lists it: reference, size (GiB),
+        safe_to_manage, reason_not_safe, cinder_id, extra_info, source_reference (the
+        volume's storage). cinder_snapshots: {snapshot id: volume id} of live snapshot rows;
+        volumes: {volume id: volume row} of the back end's live volumes."""
+        raise self._unsupported_manage()
+
+    @staticmethod
+    def manageable_snapshot_entry(name, size_gb, cinder_snapshots, source_name,
+                                  extra_info=None):
+        owner = name[len("snapshot-"):] if name.startswith("snapshot-") else None
+        owned = owner is not None and owner in cinder_snapshots
+        return {"reference": {"source-name": name}, "size": size_gb,
+                "safe_to_manage": not owned,
+                "reason_not_safe": "already managed" if owned else None,
+                "cinder_id": owner if owned else None, "extra_info": extra_info,
+                "source_reference": {"source-name": source_name}}
+
     def migration_connection(self, volume):
         """How another process on this host opens the volume's storage to copy it (a
         migration): {"driver_volume_type": "local", "data": {"device_path": ...}} or

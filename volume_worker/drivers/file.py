@@ -258,3 +258,68 @@ class FileDriver(base.VolumeDriver):
                     entries.append(self.manageable_entry(item.name, size, cinder_volume_ids,
                                                          extra_info="pool %s" % pool))
         return entries
+
+    # --- manage existing snapshots (issue 9): snapshot-* files in the volume's pool -----------
+    # A file records no parent: any snapshot-* file in the volume's pool may be managed as a
+    # snapshot of it (the admin names the volume, as with Cinder's NFS-like drivers).
+
+    def _snapshot_candidate(self, volume, existing_ref):
+        name = self.manage_source_name(existing_ref)
+        if not name.startswith("snapshot-"):
+            raise exception.DriverError(reason="manage existing snapshot: %s is not a "
+                                               "snapshot file (snapshot-*)" % name)
+        path = os.path.join(os.path.dirname(self.volume_path(volume)), name)
+        import stat
+
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            raise exception.DriverError(reason="manage existing snapshot: no file %s in pool "
+                                               "%s" % (name, base.pool_of(volume.host)))
+        if not stat.S_ISREG(st.st_mode):
+            raise exception.DriverError(reason="manage existing snapshot: %s is not a regular "
+                                               "file" % path)
+        return path, st
+
+    def manage_existing_snapshot_get_size(self, snapshot, volume, existing_ref):
+        _path, st = self._snapshot_candidate(volume, existing_ref)
+        return max(1, -(-st.st_size // GiB))
+
+    def manage_existing_snapshot(self, snapshot, volume, existing_ref):
+        src, _st = self._snapshot_candidate(volume, existing_ref)
+        dst = self.snapshot_path(snapshot, volume)
+        if src != dst:
+            os.link(src, dst)  # never replaces a file another snapshot owns
+            os.unlink(src)
+        LOG.info("Managing %s as snapshot %s of volume %s", src, snapshot.id, volume.id)
+        return {"provider_location": dst}
+
+    def manage_existing_snapshot_undo(self, snapshot, volume, existing_ref):
+        name = self.manage_source_name(existing_ref)
+        dst = self.snapshot_path(snapshot, volume)
+        src = os.path.join(os.path.dirname(dst), name)
+        if src != dst and os.path.exists(dst):
+            os.link(dst, src)
+            os.unlink(dst)
+            LOG.info("Gave %s its old name %s back", dst, src)
+
+    def unmanage_snapshot(self, snapshot, volume):
+        LOG.info("Unmanaged snapshot %s; %s stays", snapshot.id,
+                 self.snapshot_path(snapshot, volume))
+
+    def get_manageable_snapshots(self, cinder_snapshots, volumes):
+        entries = []
+        for pool in self.configuration.file_pools:
+            with os.scandir(self.pool_dir(pool)) as items:
+                for item in items:
+                    if not item.name.startswith("snapshot-") or \
+                            not item.is_file(follow_symlinks=False):
+                        continue
+                    size = max(1, -(-item.stat(follow_symlinks=False).st_size // GiB))
+                    parent = cinder_snapshots.get(item.name[len("snapshot-"):])
+                    entries.append(self.manageable_snapshot_entry(
+                        item.name, size, cinder_snapshots,
+                        "volume-%s" % parent if parent else None,
+                        extra_info="pool %s" % pool if parent else
+                        "pool %s; the file does not record its volume" % pool))
+        return entries

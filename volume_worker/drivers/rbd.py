@@ -430,6 +430,70 @@ class RBDDriver(base.VolumeDriver):
         return entries
 
 
+    # --- manage existing snapshots (issue 9): RBD snapshots of the volume's image --------------
+
+    def _snap_of(self, image, existing_ref):
+        name = self.manage_source_name(existing_ref)
+        for snap in image.list_snaps():
+            if snap["name"] == name:
+                return snap
+        raise exception.DriverError(reason="manage existing snapshot: image %s has no RBD "
+                                           "snapshot %s" % (image.get_name(), name))
+
+    def manage_existing_snapshot_get_size(self, snapshot, volume, existing_ref):
+        _rados, rbd = _import_bindings()
+        with self._ioctx(self._pool_of(volume)) as ioctx, \
+                rbd.Image(ioctx, self.image_name(volume), read_only=True) as image:
+            snap = self._snap_of(image, existing_ref)
+        return max(1, -(-snap["size"] // GiB))
+
+    def manage_existing_snapshot(self, snapshot, volume, existing_ref):
+        _rados, rbd = _import_bindings()
+        pool = self._pool_of(volume)
+        target = self.snapshot_name(snapshot)
+        with self._ioctx(pool) as ioctx, rbd.Image(ioctx, self.image_name(volume)) as image:
+            name = self._snap_of(image, existing_ref)["name"]
+            if name != target:
+                image.rename_snap(name, target)
+            if not image.is_protected_snap(target):
+                image.protect_snap(target)  # as create_snapshot: clones may be made of it
+        LOG.info("Managing RBD snapshot %s@%s as %s", self.image_name(volume), name, target)
+        return {"provider_location": "rbd:%s/%s@%s" % (pool, self.image_name(volume), target)}
+
+    def manage_existing_snapshot_undo(self, snapshot, volume, existing_ref):
+        _rados, rbd = _import_bindings()
+        name = self.manage_source_name(existing_ref)
+        target = self.snapshot_name(snapshot)
+        with self._ioctx(self._pool_of(volume)) as ioctx, \
+                rbd.Image(ioctx, self.image_name(volume)) as image:
+            if name != target and target in {s["name"] for s in image.list_snaps()}:
+                image.rename_snap(target, name)
+                LOG.info("Gave RBD snapshot %s its old name %s back", target, name)
+
+    def unmanage_snapshot(self, snapshot, volume):
+        LOG.info("Unmanaged snapshot %s; RBD snapshot %s@%s stays", snapshot.id,
+                 self.image_name(volume), self.snapshot_name(snapshot))
+
+    def get_manageable_snapshots(self, cinder_snapshots, volumes):
+        _rados, rbd = _import_bindings()
+        pool = self.configuration.rbd_pool
+        entries = []
+        with self._ioctx(pool) as ioctx:
+            for vid in sorted(volumes):
+                image_name = "volume-%s" % vid
+                try:
+                    with rbd.Image(ioctx, image_name, read_only=True) as image:
+                        snaps = list(image.list_snaps())
+                except rbd.ImageNotFound:
+                    continue  # removed while listing
+                for snap in snaps:
+                    if snap["name"].startswith("clone-"):
+                        continue  # the temporary snapshot of a clone in flight
+                    entries.append(self.manageable_snapshot_entry(
+                        snap["name"], max(1, -(-snap["size"] // GiB)), cinder_snapshots,
+                        image_name, extra_info="pool %s" % pool))
+        return entries
+
 class _IoctxGuard:
     """`with driver._ioctx(pool) as ioctx`: opens an I/O context, and drops the cluster
     handle when Ceph fails so the next call reconnects."""
