@@ -133,7 +133,7 @@ def test_snapshot_preconditions(stack):
     volume = available_volume(stack)
     cases = [
         ({"snapshot": {"volume_id": "0f0e0d0c-0000-4000-8000-000000000000"}}, 404),
-        ({"snapshot": {}}, 400),
+        ({"snapshot": {}}, 404),  # no volume_id: the volume is not found, as Cinder
         ({"snapshot": {"volume_id": volume["id"], "bogus": 1}}, 400),
         ({"snapshot": {"volume_id": volume["id"], "force": "maybe"}}, 400),
         ({"volume_id": volume["id"]}, 400),
