@@ -54,6 +54,8 @@ def _filters():
             filters["metadata"] = parse_dict_arg(value, "metadata")
         elif key == "project_id" and ctx().is_admin:
             filters[key] = value
+        elif key == "consumes_quota" and microversion.at_least((3, 65)):
+            filters["consumes_quota"] = as_bool(value, "consumes_quota")
         else:
             raise exception.InvalidInput(reason="Invalid filters %s are found in query "
                                                 "options." % key)
@@ -70,7 +72,8 @@ def _list(detail):
     all_projects = ctx().is_admin and as_bool(flask.request.args.get("all_tenants", "0"),
                                               "all_tenants")
     offset = offset_arg()
-    snapshots = db.snapshot_get_all(ctx(), filters=_filters(), marker=marker,
+    filters = _filters()
+    snapshots = db.snapshot_get_all(ctx(), filters=filters, marker=marker,
                                     limit=limit + offset,
                                     sort_keys=[SORT_KEYS[k] for k in keys], sort_dirs=dirs,
                                     all_projects=all_projects)[offset:]
@@ -79,6 +82,9 @@ def _list(detail):
     links = views.collection_links("snapshots", items, limit)
     if links:
         body["snapshots_links"] = links
+    if microversion.at_least((3, 45)) and as_bool(
+            flask.request.args.get("with_count", "false"), "with_count"):
+        body["count"] = db.snapshot_count(ctx(), filters=filters, all_projects=all_projects)
     return reply(body)
 
 

@@ -58,10 +58,38 @@ def _filters():
             filters["group_id"] = value  # groups are not served: no volume is in one
         elif key in LIKE_FILTERS and microversion.at_least((3, 34)):
             filters[key] = value
+        elif key == "glance_metadata" and microversion.at_least((3, 4)):
+            filters["glance_metadata"] = parse_dict_arg(value, "glance_metadata")
+        elif key in ("created_at", "updated_at") and microversion.at_least((3, 60)):
+            filters[key] = _time_comparisons(key, value)
+        elif key == "consumes_quota" and microversion.at_least((3, 65)):
+            filters["consumes_quota"] = as_bool(value, "consumes_quota")
         else:
             raise exception.InvalidInput(reason="Invalid filters %s are found in query "
                                                 "options." % key)
     return filters
+
+
+TIME_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
+
+
+def _time_comparisons(key, value):
+    """3.60: `created_at=gt:2026-01-01T00:00:00[,lte:...]` -> [(op, naive UTC datetime)]."""
+    from oslo_utils import timeutils
+
+    comparisons = []
+    for unit in value.split(","):
+        op, _, when = unit.partition(":")
+        if op not in TIME_OPERATORS or not when:
+            raise exception.InvalidInput(
+                reason="%s must be <operator>:<time>[,...] with an operator of %s, got %r"
+                       % (key, ", ".join(TIME_OPERATORS), unit))
+        try:
+            moment = timeutils.normalize_time(timeutils.parse_isotime(when))
+        except ValueError:
+            raise exception.InvalidInput(reason="%s: %r is not an ISO 8601 time" % (key, when))
+        comparisons.append((op, moment))
+    return comparisons
 
 
 def _authorized(volume_id, rule):
@@ -88,6 +116,10 @@ def _list(detail):
     links = views.collection_links("volumes", items, limit)
     if links:
         body["volumes_links"] = links
+    if microversion.at_least((3, 45)) and as_bool(
+            flask.request.args.get("with_count", "false"), "with_count"):
+        body["count"] = 0 if "group_id" in filters else db.volume_count(
+            ctx(), filters=filters, all_projects=all_projects)
     return reply(body)
 
 
@@ -125,7 +157,9 @@ def create(project_id):
     size = body.get("size")
     if size is None and not (body.get("snapshot_id") or body.get("source_volid")):
         raise exception.InvalidInput(reason="size is required (an integer number of GiB)")
-    for unsupported in ("imageRef", "backup_id", "consistencygroup_id", "group_id"):
+    group_id = body.get("group_id") if microversion.at_least((3, 13)) else None
+    for unsupported in ("imageRef", "backup_id", "consistencygroup_id") + (
+            () if microversion.at_least((3, 13)) else ("group_id",)):
         if body.get(unsupported):
             raise exception.InvalidInput(
                 reason="creating a volume with %s is not supported yet" % unsupported)
@@ -138,7 +172,8 @@ def create(project_id):
         volume_type=body.get("volume_type"),
         availability_zone=body.get("availability_zone"),
         metadata=body.get("metadata") or {},
-        snapshot_id=body.get("snapshot_id"), source_volid=body.get("source_volid"))
+        snapshot_id=body.get("snapshot_id"), source_volid=body.get("source_volid"),
+        **({"group_id": group_id} if group_id else {}))
     return reply({"volume": views.volume_detail(volume, ctx(), extended=False)}, 202)
 
 

@@ -161,6 +161,16 @@ def _volume_filters(stmt, filters):
                     select(models.VolumeMetadata.volume_id).where(
                         models.VolumeMetadata.key == mkey,
                         models.VolumeMetadata.value == str(mvalue))))
+        elif key == "glance_metadata":  # 3.4
+            for mkey, mvalue in value.items():
+                stmt = stmt.where(models.Volume.id.in_(
+                    select(models.VolumeGlanceMetadata.volume_id).where(
+                        models.VolumeGlanceMetadata.volume_id.is_not(None),
+                        models.VolumeGlanceMetadata.key == mkey,
+                        models.VolumeGlanceMetadata.value == str(mvalue))))
+        elif key == "consumes_quota":  # 3.65: every Lamina volume consumes quota
+            if not value:
+                stmt = stmt.where(false())
         elif key.endswith("~"):
             column = getattr(models.Volume, key[:-1])
             stmt = stmt.where(column.like("%" + str(value) + "%"))
@@ -350,20 +360,28 @@ def snapshot_get_internal(snapshot_id):
                          ).first()
 
 
+def _snapshot_filters(stmt, filters):
+    for key, value in (filters or {}).items():
+        if key == "metadata":
+            for mkey, mvalue in value.items():
+                stmt = stmt.where(models.Snapshot.id.in_(
+                    select(models.SnapshotMetadata.snapshot_id).where(
+                        models.SnapshotMetadata.key == mkey,
+                        models.SnapshotMetadata.value == str(mvalue))))
+        elif key == "consumes_quota":  # 3.65: every Lamina snapshot consumes quota
+            if not value:
+                stmt = stmt.where(false())
+        else:
+            stmt = stmt.where(getattr(models.Snapshot, key) == value)
+    return stmt
+
+
 def snapshot_get_all(ctx, filters=None, marker=None, limit=None, sort_keys=("created_at",),
                      sort_dirs=("desc",), all_projects=False):
     project_only = not (all_projects and ctx.is_admin)
     with reader() as s:
-        stmt = _snapshot_scope(ctx, select(models.Snapshot), project_only=project_only)
-        for key, value in (filters or {}).items():
-            if key == "metadata":
-                for mkey, mvalue in value.items():
-                    stmt = stmt.where(models.Snapshot.id.in_(
-                        select(models.SnapshotMetadata.snapshot_id).where(
-                            models.SnapshotMetadata.key == mkey,
-                            models.SnapshotMetadata.value == str(mvalue))))
-            else:
-                stmt = stmt.where(getattr(models.Snapshot, key) == value)
+        stmt = _snapshot_filters(_snapshot_scope(ctx, select(models.Snapshot),
+                                                 project_only=project_only), filters)
         marker_row = None
         if marker is not None:
             marker_row = s.scalars(_snapshot_scope(ctx, select(models.Snapshot).where(
@@ -823,3 +841,21 @@ def snapshots_on_backend(backend_host):
                          .where(models.Volume.host.like(backend_host + "#%"),
                                 models.Snapshot.deleted == false()))
         return {r[0]: r[1] for r in rows}
+
+
+def volume_count(ctx, filters=None, all_projects=False):
+    """with_count (3.45): how many volumes the list's filters match, paging aside."""
+    with reader() as s:
+        stmt = _volume_filters(_volume_scope(ctx, select(func.count(models.Volume.id)),
+                                             project_only=not (all_projects and ctx.is_admin)),
+                               filters)
+        return s.scalar(stmt)
+
+
+def snapshot_count(ctx, filters=None, all_projects=False):
+    """with_count (3.45): how many snapshots the list's filters match, paging aside."""
+    with reader() as s:
+        stmt = _snapshot_filters(_snapshot_scope(
+            ctx, select(func.count(models.Snapshot.id)),
+            project_only=not (all_projects and ctx.is_admin)), filters)
+        return s.scalar(stmt)
