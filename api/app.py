@@ -12,6 +12,9 @@ from api.routes import (
     default_types,
     encryption_types,
     extensions,
+    group_snapshots,
+    group_types,
+    groups,
     helpers,
     hosts,
     manageable,
@@ -36,7 +39,7 @@ RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, se
                        qos_specs.bp, encryption_types.bp, default_types.bp,
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
                        transfers.bp, hosts.bp, availability_zones.bp, extensions.bp,
-                       clusters.bp)
+                       clusters.bp, group_types.bp, groups.bp, group_snapshots.bp)
 
 
 def _fault(code, fault, message):

@@ -377,6 +377,82 @@ transfer_accept = {
 }
 
 
+# generic volume groups (api/routes/group_types.py, groups.py, group_snapshots.py)
+group_type_name = {"type": "string", "minLength": 1, "maxLength": 255,
+                   "pattern": r"^(?!\s)(.*\S)?$"}
+
+
+def _wrapped(key, properties, required=()):
+    return {
+        "type": "object",
+        "properties": {key: {"type": "object", "properties": properties,
+                             "required": list(required), "additionalProperties": False}},
+        "required": [key],
+        "additionalProperties": False,
+    }
+
+
+# Cinder's group_specs: string values only (extra specs also take booleans and numbers).
+group_specs = {
+    "type": "object",
+    "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False,
+}
+group_type_create = _wrapped("group_type", {
+    "name": group_type_name, "description": description,
+    "is_public": {"enum": CINDER_BOOLEANS}, "group_specs": group_specs}, ["name"])
+group_type_update = _wrapped("group_type", {
+    "name": {"anyOf": [group_type_name, {"type": "null"}]}, "description": description,
+    "is_public": {"enum": CINDER_BOOLEANS}})
+group_specs_body = {
+    "type": "object",
+    "properties": {"group_specs": group_specs},
+    "required": ["group_specs"],
+    "additionalProperties": False,
+}
+group_spec_item_body = {"allOf": [group_specs, {"minProperties": 1, "maxProperties": 1}]}
+group_create = _wrapped("group", {
+    "name": name, "description": description,
+    "group_type": {"type": "string", "minLength": 1, "maxLength": 255},
+    "volume_types": {"type": "array", "minItems": 1,
+                     "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
+    ["group_type", "volume_types"])
+# add_volumes and remove_volumes: volume ids separated by commas, as Cinder takes them.
+volume_id_list = {"type": ["string", "null"], "maxLength": 65535}
+group_update = _wrapped("group", {
+    "name": name, "description": description,
+    "add_volumes": volume_id_list, "remove_volumes": volume_id_list})
+group_delete_action = {
+    "type": "object",
+    "properties": {"delete-volumes": {"enum": CINDER_BOOLEANS}},
+    "additionalProperties": False,
+}
+GROUP_STATUSES = ("available", "error", "creating", "deleting", "error_deleting",
+                  "updating", "in-use")
+group_reset_status_action = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": list(GROUP_STATUSES)}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+group_create_from_src_action = {
+    "type": "object",
+    "properties": {"name": name, "description": description,
+                   "group_snapshot_id": uuid_or_null, "source_group_id": uuid_or_null},
+    "additionalProperties": False,
+}
+group_snapshot_create = _wrapped("group_snapshot", {
+    "group_id": uuid, "name": name, "description": description}, ["group_id"])
+GROUP_SNAPSHOT_STATUSES = ("available", "error", "creating", "deleting", "error_deleting")
+group_snapshot_reset_status_action = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": list(GROUP_SNAPSHOT_STATUSES)}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+
+
 _validators = {}
 
 

@@ -83,7 +83,8 @@ class VolumeRequests:
     # --- operations --------------------------------------------------------------------------
 
     def create(self, ctx, size, name=None, description=None, volume_type=None,
-               availability_zone=None, metadata=None, snapshot_id=None, source_volid=None):
+               availability_zone=None, metadata=None, snapshot_id=None, source_volid=None,
+               group_id=None):
         """A new volume: empty, or with the data of a snapshot or of another volume (then on
         that source's back end, of its type and zone)."""
         source = None
@@ -120,6 +121,17 @@ class VolumeRequests:
             "volume_type_id": vtype.id, "snapshot_id": snapshot_id or None,
             "source_volid": source_volid or None,
         }
+        if group_id:
+            # 3.13: into a group, of one of its volume types, made on its back end
+            from api.group_requests import GroupRequests
+
+            group = GroupRequests.check_volume_into_group(ctx, group_id, vtype)
+            if availability_zone and zone != group.availability_zone:
+                raise exception.InvalidInput(
+                    reason="Availability zone must be the group's (%s)."
+                           % group.availability_zone)
+            values["availability_zone"] = group.availability_zone
+            values["group_id"] = group_id
         if source is None:
             # the row and its quota charge in one transaction (413, nothing written, if over)
             volume = quota.create_volume(values, metadata)

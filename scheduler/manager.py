@@ -48,7 +48,17 @@ CONF.register_opts(scheduler_opts)
 
 
 def _source_backend(volume):
-    """host@backend holding the snapshot or volume a new volume is made from, or None."""
+    """host@backend holding the snapshot or volume a new volume is made from, or the group it
+    is made into, or None."""
+    if volume.group_id:
+        from common.db import groups_api
+
+        group = groups_api.group_get_internal(volume.group_id)
+        if group is None or group.deleted or not group.host or group.status not in (
+                "available", "creating"):
+            raise exception.NoValidBackend(reason="The group of the volume is gone or not "
+                                                  "available.")
+        return group.host
     source = None
     if volume.snapshot_id:
         snapshot = db.snapshot_get_internal(volume.snapshot_id)

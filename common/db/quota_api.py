@@ -243,6 +243,13 @@ def recount(session=None, project_id=None):
             if type_name:
                 _add(result, project, "snapshots_" + type_name, count)
                 _add(result, project, "gigabytes_" + type_name, size)
+        g = models.Group
+        stmt = (select(g.project_id, func.count(g.id)).where(g.deleted == false())
+                .group_by(g.project_id))
+        if project_id is not None:
+            stmt = stmt.where(g.project_id == project_id)
+        for project, count in s.execute(stmt):
+            _add(result, project, "groups", count)
         r = models.QuotaReservation
         stmt = (select(r.project_id, r.resource, func.sum(r.delta))
                 .join(v, v.id == r.resource_id)
