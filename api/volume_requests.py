@@ -193,7 +193,9 @@ class VolumeRequests:
         expected = {"status": DELETABLE_STATUSES, "attach_status": "detached",
                     # as Cinder: a finished or failed migration does not block a delete
                     "migration_status": (None, "deleting", "error", "success"),
-                    "deleted": False, "host": volume.host}
+                    "deleted": False, "host": volume.host,
+                    # as Cinder: a group's member goes with its group (or leaves it first)
+                    "group_id": None}
         if force:
             del expected["status"]
         with writer() as s:

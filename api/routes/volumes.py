@@ -55,7 +55,7 @@ def _filters():
         elif key in ("project_id", "host") and ctx().is_admin:
             filters[key] = value
         elif key == "group_id" and microversion.at_least((3, 10)):
-            filters["group_id"] = value  # groups are not served: no volume is in one
+            filters["group_id"] = value
         elif key in LIKE_FILTERS and microversion.at_least((3, 34)):
             filters[key] = value
         elif key == "glance_metadata" and microversion.at_least((3, 4)):
@@ -107,7 +107,7 @@ def _list(detail):
                                               "all_tenants")
     filters = _filters()
     offset = offset_arg()
-    volumes = [] if "group_id" in filters else db.volume_get_all(
+    volumes = db.volume_get_all(
         ctx(), filters=filters, marker=marker, limit=limit + offset, sort_keys=keys,
         sort_dirs=dirs, all_projects=all_projects)[offset:]
     render = (lambda v: views.volume_detail(v, ctx())) if detail else views.volume_summary
@@ -118,7 +118,7 @@ def _list(detail):
         body["volumes_links"] = links
     if microversion.at_least((3, 45)) and as_bool(
             flask.request.args.get("with_count", "false"), "with_count"):
-        body["count"] = 0 if "group_id" in filters else db.volume_count(
+        body["count"] = db.volume_count(
             ctx(), filters=filters, all_projects=all_projects)
     return reply(body)
 
