@@ -330,3 +330,26 @@ def _admin():
     from common import context
 
     return context.get_admin_context()
+
+
+def test_snapshot_manage_through_cinderclient(stack):
+    """python-cinderclient's snapshot-manage, manageable-list and snapshot-unmanage (3.0:
+    the os-snapshot-manage paths)."""
+    from cinderclient import client as cinder_client
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1 import token_endpoint
+
+    auth = token_endpoint.Token("%s/v3/p1" % stack.url, "admin:p1")
+    c = cinder_client.Client("3.0", session=ks_session.Session(auth=auth))
+    v = available_volume(stack)
+    make_file(stack, "snapshot-legacy")
+    listed = c.volume_snapshots.list_manageable("stack@file", detailed=True)
+    assert [e.reference for e in listed] == [{"source-name": "snapshot-legacy"}]
+    snap = c.volume_snapshots.manage(v["id"], {"source-name": "snapshot-legacy"},
+                                     name="adopted", description=None, metadata={"k": "v"})
+    done = stack.wait_snapshot(snap.id, ("available", "error"))
+    assert done["status"] == "available" and done["metadata"] == {"k": "v"}
+    c.volume_snapshots.unmanage(snap)
+    stack.wait_snapshot(snap.id, ("deleted",))
+    assert os.path.exists(os.path.join(pool_dir(stack), "snapshot-" + snap.id))
+    assert used() == {"snapshots": 0, "gigabytes": 1} and quota.check() == []
