@@ -154,3 +154,56 @@ def _admin():
     from common import context
 
     return context.get_admin_context()
+
+
+# --- the cinder CLI against lamina-aio -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def aio(tmp_path_factory):
+    from tests.integration import cluster
+
+    proc = cluster.AioProcess(tmp_path_factory.mktemp("groups-aio")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.mark.clients
+def test_cinder_cli_groups(aio):
+    def cli(*args):
+        rc, out = scenarios.cinder_cli(aio.url, "--os-volume-api-version", "3.14", *args)
+        assert rc == 0, out
+        return out
+
+    def field(out, name):
+        return scenarios.table_field(out, name)
+
+    def group_status(group_id):
+        return field(cli("group-show", group_id), "status")
+
+    assert "gt-cli" in cli("group-type-create", "gt-cli")
+    gt = "gt-cli"  # Cinder takes a group type's name or id
+    group = field(cli("group-create", "--name", "g-cli", gt, "__DEFAULT__"), "id")
+    assert scenarios.wait_for(lambda: group_status(group) in ("available", "error"))
+    assert group_status(group) == "available"
+    volume = field(cli("create", "--group-id", group, "--volume-type", "__DEFAULT__",
+                       "--name", "member", "1"), "id")
+    assert scenarios.wait_for(
+        lambda: field(cli("show", volume), "status") in ("available", "error"))
+    assert field(cli("show", volume), "group_id") == group
+    gs = field(cli("group-snapshot-create", "--name", "gs-cli", group), "id")
+    assert scenarios.wait_for(
+        lambda: field(cli("group-snapshot-show", gs), "status") in ("available", "error"))
+    assert field(cli("group-snapshot-show", gs), "status") == "available"
+    copy = field(cli("group-create-from-src", "--group-snapshot", gs, "--name", "copy-cli"),
+                 "id")
+    assert scenarios.wait_for(lambda: group_status(copy) in ("available", "error"))
+    assert group_status(copy) == "available"
+    listed = cli("group-list")
+    assert group in listed and copy in listed
+    cli("group-delete", "--delete-volumes", copy)
+    assert scenarios.wait_for(lambda: copy not in cli("group-list"))
+    cli("group-snapshot-delete", gs)
+    assert scenarios.wait_for(lambda: gs not in cli("group-snapshot-list"))
+    cli("group-delete", "--delete-volumes", group)
+    assert scenarios.wait_for(lambda: group not in cli("group-list"))
+    cli("group-type-delete", gt)
