@@ -23,9 +23,10 @@ bp = flask.Blueprint("resource_filters", __name__)
 FILTERS = {
     "volume": [("name", (3, 0)), ("status", (3, 0)), ("metadata", (3, 0)),
                ("availability_zone", (3, 0)), ("volume_type", (3, 0)),
-               ("bootable", (3, 2)), ("group_id", (3, 10))],
+               ("bootable", (3, 0)), ("glance_metadata", (3, 4)), ("group_id", (3, 10)),
+               ("created_at", (3, 60)), ("updated_at", (3, 60)), ("consumes_quota", (3, 65))],
     "snapshot": [("name", (3, 0)), ("status", (3, 0)), ("volume_id", (3, 0)),
-                 ("metadata", (3, 22))],
+                 ("metadata", (3, 22)), ("consumes_quota", (3, 65))],
     "message": [("resource_uuid", (3, 3))],
     "pool": [("name", (3, 28)), ("volume_type", (3, 35))],
     "volume_type": [("is_public", (3, 0))],

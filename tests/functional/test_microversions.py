@@ -234,7 +234,7 @@ def test_3_33_resource_filters(stack):
     assert resp.status_code == 200
     filters = {f["resource"]: f["filters"] for f in resp.json()["resource_filters"]}
     assert filters["volume"] == ["name", "status", "metadata", "availability_zone",
-                                 "volume_type", "bootable", "group_id"]
+                                 "volume_type", "bootable", "glance_metadata", "group_id"]
     assert filters["snapshot"] == ["name", "status", "volume_id", "metadata"]
     assert filters["pool"] == ["name"]  # volume_type counts from 3.35
     pool = stack.request("GET", "/resource_filters?resource=pool", version="3.35")
@@ -244,7 +244,7 @@ def test_3_33_resource_filters(stack):
                         token=MEMBER).json()["resource_filters"]
     assert one == [{"resource": "volume", "filters": [
         "name~", "status~", "metadata", "availability_zone~", "volume_type", "bootable",
-        "group_id"]}]
+        "glance_metadata", "group_id"]}]
     none = stack.request("GET", "/resource_filters?resource=backup", version="3.34")
     assert none.json() == {"resource_filters": []}
 
