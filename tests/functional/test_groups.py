@@ -535,3 +535,61 @@ def test_group_from_src_failure_at_each_step(stack, step):
     assert sorted(stack.volume_files()) == files_before
     assert quota.project_usage("p1", ["groups", "volumes"]) == {"groups": 1, "volumes": 2}
     assert quota.check() == []
+
+
+# --- interrupted operations (the volume service's start-up cleanup) ------------------------------
+
+def _manager(stack, host="stack@file"):
+    return [svc for svc in stack.services if svc.host == host][0].manager
+
+
+@pytest.mark.parametrize("resource, status, operation, expected", [
+    ("group", "creating", "create", "error"),
+    ("group", "deleting", "delete", "deleted"),
+    ("group_snapshot", "creating", "create", "error"),
+    ("group_snapshot", "deleting", "delete", "deleted"),
+])
+def test_interrupted_group_operations_end_at_start(stack, resource, status, operation,
+                                                   expected):
+    import time
+
+    from common.db import models
+    from common.db.session import writer
+
+    group, _ = two_volume_group(stack)
+    model, ident = models.Group, group["id"]
+    if resource == "group_snapshot":
+        resp = req(stack, "POST", "/group_snapshots", gs_body(group))
+        ident = wait_group_snapshot(stack, resp.json()["group_snapshot"]["id"],
+                                    ("available",))["id"]
+        model = models.GroupSnapshot
+    elif operation == "delete":
+        from api.group_requests import GroupRequests
+
+        volumes = db.volume_get_all(admin(), filters={"group_id": ident}, all_projects=True)
+        assert len(volumes) == 2
+        with writer() as s:  # as the API leaves the members of a group it deletes
+            for volume in volumes:
+                GroupRequests._mark_member_deleting(s, ident, volume)
+    with writer() as s:
+        s.query(model).filter(model.id == ident).update({"status": status})
+        if resource == "group_snapshot":
+            s.query(models.Snapshot).filter(models.Snapshot.group_snapshot_id == ident).update(
+                {"status": status})
+        s.add(models.Worker(resource_type=resource, resource_id=ident, operation=operation,
+                            host="stack@file"))
+    _manager(stack).cleanup_interrupted()
+    deadline = time.monotonic() + 30
+    while True:
+        with writer() as s:
+            row = s.get(model, ident)
+            now = "deleted" if row.deleted else row.status
+        if now == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    msgs = stack.request("GET", "/messages?resource_uuid=" + ident, version="3.3").json()
+    assert now == expected, msgs
+    assert db.worker_get_all() == []
+    assert quota.check() == []
+    if resource == "group_snapshot":
+        assert stack.snapshot_files() == []

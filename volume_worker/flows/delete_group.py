@@ -137,11 +137,11 @@ def end_failed(ctxt, driver, group_id, reason):
 
 
 def end_interrupted(ctxt, manager, group_id):
-    """An interrupted delete is finished (its members' deletes are idempotent)."""
-    submit_from_cleanup(manager, ctxt, group_id)
-
-
-def submit_from_cleanup(manager, ctxt, group_id):
+    """An interrupted delete is finished (its members' deletes are idempotent). In this
+    thread: the start-up cleanup then meets the members' own workers rows only after the
+    group's flow has dealt with them, not while it does."""
     from volume_worker.flows import delete_group, group_common
 
-    group_common.submit(manager, delete_group, ctxt, group_id)
+    with manager._in_flight_lock:
+        manager._in_flight.add(group_id)
+    group_common._run(manager, delete_group, ctxt, group_id)

@@ -112,4 +112,6 @@ def end_interrupted(ctxt, manager, group_snapshot_id):
     """An interrupted delete is finished (a member already gone is fine)."""
     from volume_worker.flows import delete_group_snapshot, group_common
 
-    group_common.submit(manager, delete_group_snapshot, ctxt, group_snapshot_id)
+    with manager._in_flight_lock:
+        manager._in_flight.add(group_snapshot_id)
+    group_common._run(manager, delete_group_snapshot, ctxt, group_snapshot_id)
