@@ -29,6 +29,19 @@ def stack(tmp_path):
     s.stop()
 
 
+@pytest.fixture(params=["mysql", "postgresql"])
+def deployed_database(request):
+    """A fresh MariaDB, then PostgreSQL, database (its URL) for tests of the deployed
+    databases; dropped after the test. Ask for it after make_stack, so the stacks stop first."""
+    from common.db import session
+    from tests.integration import cluster
+
+    url = cluster.create_database(request.param)
+    yield url
+    session.dispose()
+    cluster.drop_database(url)
+
+
 @pytest.fixture
 def make_stack(tmp_path):
     """Build a stack with custom back ends or options: make_stack(backends=..., overrides=...)."""

@@ -6,21 +6,13 @@ tests/functional/test_volume_actions.py runs the same tests on SQLite."""
 import pytest
 
 from tests.functional import test_volume_actions as actions
-from tests.integration import cluster
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["mysql", "postgresql"])
-def make_db_stack(request, make_stack):
-    url = cluster.create_database(request.param)
-    try:
-        yield lambda **kwargs: make_stack(database_url=url, **kwargs)
-    finally:
-        from common.db import session
-
-        session.dispose()
-        cluster.drop_database(url)
+@pytest.fixture
+def make_db_stack(make_stack, deployed_database):
+    return lambda **kwargs: make_stack(database_url=deployed_database, **kwargs)
 
 
 def test_retype_in_place(make_db_stack):

@@ -8,22 +8,14 @@ import pytest
 from api import microversion
 from tests.functional import test_list_features as lf
 from tests.functional import test_snapshot_manage as sm
-from tests.integration import cluster
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["mysql", "postgresql"])
-def stack(request, make_stack, monkeypatch):
+@pytest.fixture
+def stack(make_stack, deployed_database, monkeypatch):
     monkeypatch.setattr(microversion, "MAX_VERSION", (3, 70))
-    url = cluster.create_database(request.param)
-    try:
-        yield make_stack(database_url=url)
-    finally:
-        from common.db import session
-
-        session.dispose()
-        cluster.drop_database(url)
+    return make_stack(database_url=deployed_database)
 
 
 def test_snapshot_manage(stack):
