@@ -8,7 +8,7 @@ import flask
 from oslo_config import cfg
 
 from api import microversion, policy, schemas, views
-from api.routes.helpers import accepted, as_bool, ctx, json_body, reply
+from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
 from common import exception
 from common.db import groups_api as gdb
 
@@ -22,6 +22,7 @@ CONF.register_opts(group_type_opts)
 
 bp = flask.Blueprint("group_types", __name__)
 GROUP_TYPES_VERSION = (3, 11)
+SORT_KEYS = ("id", "name", "created_at", "updated_at", "is_public", "description")
 
 
 def _gate():
@@ -48,7 +49,9 @@ def index(project_id):
             public_only = None if is_public else True
         else:
             public_only = as_bool(is_public, "is_public")
-    types = gdb.group_type_get_all(ctx(), is_public=public_only)
+    limit, marker, keys, dirs = paging(SORT_KEYS, default_key="created_at", default_dir="asc")
+    types = gdb.group_type_get_all(ctx(), is_public=public_only, marker=marker, limit=limit,
+                                   sort_keys=keys, sort_dirs=dirs)
     return reply({"group_types": [views.group_type(t, ctx()) for t in types]})
 
 

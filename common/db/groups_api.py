@@ -98,13 +98,19 @@ def group_type_get_by_name_or_id(ctx, ident):
         return gtype
 
 
-def group_type_get_all(ctx, is_public=None):
+def group_type_get_all(ctx, is_public=None, marker=None, limit=None,
+                       sort_keys=("created_at",), sort_dirs=("asc",)):
     with reader() as s:
         stmt = _type_scope(ctx, select(models.GroupType))
         if is_public is not None:
             stmt = stmt.where(models.GroupType.is_public.is_(bool(is_public)))
-        return list(s.scalars(stmt.order_by(models.GroupType.created_at,
-                                            models.GroupType.id)))
+        marker_row = None
+        if marker:
+            marker_row = s.get(models.GroupType, marker)
+            if marker_row is None:
+                raise exception.MarkerNotFound(marker=marker)
+        stmt = db.paginate(stmt, models.GroupType, sort_keys, sort_dirs, marker_row, limit)
+        return list(s.scalars(stmt))
 
 
 def group_type_update(ctx, type_id, values):

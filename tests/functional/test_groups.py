@@ -165,6 +165,27 @@ def test_microversion_gates(stack, path, old, new):
     assert req(stack, "GET", path, version=new).status_code == 200
 
 
+def test_group_type_list_sort_and_is_public(stack):
+    """As Tempest's test_group_type_list_by_optional_params."""
+    group_type(stack, name="a-type")
+    group_type(stack, name="b-type", is_public=False)
+
+    def names(query):
+        resp = req(stack, "GET", "/group_types" + query)
+        assert resp.status_code == 200, resp.text
+        return [t["name"] for t in resp.json()["group_types"]]
+    assert names("?sort=name:asc&is_public=None") == ["a-type", "b-type"]
+    assert names("?sort=name:desc&is_public=None") == ["b-type", "a-type"]
+    assert names("?sort_key=name&sort_dir=desc&is_public=None") == ["b-type", "a-type"]
+    assert names("?is_public=False") == ["b-type"]
+    assert names("?is_public=True") == ["a-type"]
+    assert names("?limit=1&sort=name") == ["a-type"]
+    assert req(stack, "GET", "/group_types?sort=bogus").status_code == 400
+    # a member: public types only, whatever it asks
+    resp = req(stack, "GET", "/group_types?is_public=None", token=MEMBER)
+    assert [t["name"] for t in resp.json()["group_types"]] == ["a-type"]
+
+
 # --- groups ----------------------------------------------------------------------------------
 
 def test_group_lifecycle(stack):
