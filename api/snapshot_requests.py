@@ -70,7 +70,8 @@ class SnapshotRequests:
                 raise exception.InvalidSnapshot(
                     reason="a volume is being created from snapshot %s; delete it when that "
                            "is done" % snapshot_id)
-            expected = {"deleted": False,
+            # a member of a group snapshot goes only with it (Cinder's rule)
+            expected = {"deleted": False, "group_snapshot_id": None,
                         "status": (("available", "error", "error_deleting", "creating", "deleting")
                                    if force else DELETABLE_STATUSES)}
             won = db.conditional_update(models.Snapshot, snapshot_id, {"status": "deleting"},

@@ -614,3 +614,21 @@ def test_interrupted_group_operations_end_at_start(stack, resource, status, oper
     assert quota.check() == []
     if resource == "group_snapshot":
         assert stack.snapshot_files() == []
+
+
+def test_a_group_snapshot_member_is_not_deleted_alone(stack):
+    group, _ = two_volume_group(stack)
+    resp = req(stack, "POST", "/group_snapshots", gs_body(group))
+    gs = wait_group_snapshot(stack, resp.json()["group_snapshot"]["id"], ("available",))
+    members = [s for s in req(stack, "GET", "/snapshots/detail").json()["snapshots"]
+               if s.get("group_snapshot_id") == gs["id"]]
+    assert len(members) == 2
+    for snap in members:
+        alone = req(stack, "DELETE", "/snapshots/" + snap["id"])
+        assert alone.status_code == 400 and "group" in alone.text, alone.text
+        forced = req(stack, "POST", "/snapshots/%s/action" % snap["id"],
+                     {"os-force_delete": {}})
+        assert forced.status_code == 400, forced.text
+    assert req(stack, "DELETE", "/group_snapshots/" + gs["id"]).status_code == 202
+    wait_group_snapshot(stack, gs["id"], ("deleted",))
+    assert stack.snapshot_files() == []
