@@ -1,6 +1,7 @@
 """JSON renderings of resources, field for field as Cinder's API reference shows them."""
 
 import json
+import uuid
 
 import flask
 
@@ -84,8 +85,6 @@ def service_uuid(volume_host):
     the row's unique (host, binary), so every api process computes the same one."""
     if not volume_host:
         return None
-    import uuid
-
     return str(uuid.uuid5(uuid.NAMESPACE_URL,
                           "lamina-service:%s/lamina-volume" % volume_host.split("#")[0]))
 
