@@ -90,6 +90,28 @@ class VolumeDriver(abc.ABC):
         """Put the snapshot's data back into the volume; the volume keeps its size."""
         raise self._unsupported("reverting to a snapshot")
 
+    # --- attachments (issue 10) ----------------------------------------------------------------
+    # The attach flow (volume_worker/flows/attach_volume.py) calls these; a driver without
+    # them refuses clearly and the flow's revert runs.
+
+    def initialize_connection(self, volume, connector, attachment_id):
+        """Export the volume to the host `connector` describes (Nova's connector dict:
+        initiator, ip, host, multipath, ...) for attachment `attachment_id`, and return the
+        connection_info a compute host opens it with: {"driver_volume_type": "iscsi" | "rbd" |
+        "local", "data": {...}} as Cinder's drivers write it. One export per attachment (its
+        own target, ACL and CHAP credentials); calling it again for the same attachment
+        returns the same export. A failure leaves no export behind."""
+        raise self._unsupported("attachments")
+
+    def terminate_connection(self, volume, connector, attachment_id):
+        """Remove the export made for attachment_id; succeeds when it is already gone."""
+
+    def ensure_export(self, volume, connector, attachment_id, connection_info):
+        """At start of the volume service: make sure the export that connection_info
+        describes (made earlier by initialize_connection) exists, with the same target name
+        and credentials, so compute hosts keep working across a restart of the service or
+        of the target daemon."""
+
     def _unsupported(self, what):
         from common import exception
 
