@@ -198,6 +198,9 @@ class Service(TimestampMixin, Base):
     availability_zone: Mapped[str | None] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    # Set by PUT /os-services/freeze on a volume service: its volumes refuse management
+    # operations and the scheduler places nothing on it until thaw.
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
     report_count: Mapped[int] = mapped_column(BigInteger, default=0)
     heartbeat_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     rpc_version: Mapped[str | None] = mapped_column(String(32))
