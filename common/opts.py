@@ -15,6 +15,7 @@ def list_opts():
     from volume_worker import manager as volume_manager
     from volume_worker import service as volume_service
     from volume_worker.drivers import base, file, rbd
+    from volume_worker.targets import tgt
 
     return [
         ("DEFAULT", itertools.chain(
@@ -26,5 +27,6 @@ def list_opts():
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),
-        ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts)),
+        ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
+                                    tgt.target_opts)),
     ]

@@ -13,6 +13,7 @@ from oslo_config import cfg
 
 from common import exception
 from volume_worker.drivers import base
+from volume_worker.targets import tgt
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
@@ -26,6 +27,12 @@ file_opts = [
     cfg.IntOpt("file_max_capacity_gb", default=0, min=0,
                help="Capacity each pool reports, in GiB; 0 reports the file system's size. "
                     "Lets several pools share one file system with fixed shares."),
+    cfg.StrOpt("target_protocol", default="local", choices=[
+        ("local", "hand out the file's path (driver_volume_type local): for the embedded "
+                  "all-in-one and hosts that open the file themselves"),
+        ("iscsi", "export each attachment through tgt (one target, ACL and CHAP account "
+                  "per attachment)")],
+               help="How a file back end exports volumes to compute hosts."),
 ]
 
 FICLONE = 0x40049409  # ioctl: share the source's extents (Btrfs, XFS with reflink)
@@ -77,8 +84,25 @@ def _copy_extents(src_fd, dst_fd):
 
 
 class FileDriver(base.VolumeDriver):
-    storage_protocol = "iSCSI"
-    extra_opts = file_opts
+    extra_opts = file_opts + tgt.target_opts
+
+    def __init__(self, backend_name, configuration):
+        super().__init__(backend_name, configuration)
+        self._target = None
+
+    @property
+    def storage_protocol(self):
+        return "iSCSI" if self._iscsi else "local"
+
+    @property
+    def _iscsi(self):
+        return self.configuration.target_protocol == "iscsi"
+
+    @property
+    def target(self):
+        if self._target is None:
+            self._target = tgt.TgtTarget(self.configuration)
+        return self._target
 
     def pool_dir(self, pool):
         return os.path.join(self.configuration.file_volume_dir, pool)
@@ -93,6 +117,13 @@ class FileDriver(base.VolumeDriver):
     def do_setup(self):
         for pool in self.configuration.file_pools:
             os.makedirs(self.pool_dir(pool), exist_ok=True)
+        if self._iscsi:
+            try:
+                self.target.exports()
+            except exception.DriverError as exc:
+                # Not fatal: volumes can still be made; attachments fail until tgtd is up.
+                LOG.warning("Back end %s exports through tgt, which does not answer: %s",
+                            self.backend_name, exc)
 
     def _used_bytes(self, pool):
         used = 0
@@ -149,6 +180,41 @@ class FileDriver(base.VolumeDriver):
             raise exception.DriverError(reason="refusing to shrink %s" % path)
         os.truncate(path, new_size * GiB)
         LOG.info("Extended %s to %d GiB", path, new_size)
+
+    # --- attachments (issue 10): an iSCSI target per attachment, or the file itself ---------
+
+    def initialize_connection(self, volume, connector, attachment_id):
+        path = self.volume_path(volume)
+        if not self._iscsi:
+            return self._local_connection(volume, path)
+        data = self.target.create_export(self._export_name(attachment_id), path, connector,
+                                         volume.id)
+        return {"driver_volume_type": "iscsi", "data": data}
+
+    def terminate_connection(self, volume, connector, attachment_id):
+        if attachment_id is None:
+            return
+        # Also when target_protocol is local now: an export made before a change must go.
+        if self._iscsi or self.target.recorded(attachment_id):
+            self.target.remove_export(self._export_name(attachment_id))
+
+    def ensure_export(self, volume, connector, attachment_id, connection_info):
+        if (connection_info or {}).get("driver_volume_type") != "iscsi":
+            return  # a local connection is the file itself: nothing to restore
+        self.target.ensure_export(self._export_name(attachment_id), self.volume_path(volume),
+                                  connector, connection_info["data"])
+
+    @staticmethod
+    def _export_name(attachment_id):
+        if not attachment_id:
+            raise exception.DriverError(reason="an iSCSI export is made per attachment: "
+                                               "no attachment id given")
+        return attachment_id
+
+    @staticmethod
+    def _local_connection(volume, path):
+        return {"driver_volume_type": "local",
+                "data": {"device_path": path, "volume_id": volume.id, "access_mode": "rw"}}
 
     # --- snapshots and copies: files beside the volume's, in its pool ------------------------
 

@@ -342,8 +342,10 @@ class RBDDriver(base.VolumeDriver):
             ports.append(port)
         return hosts, ports
 
-    def initialize_connection(self, volume, connector):
-        """What a compute host needs to open the volume with librbd (qemu's rbd driver)."""
+    def initialize_connection(self, volume, connector, attachment_id=None):
+        """What a compute host needs to open the volume with librbd (qemu's rbd driver): the
+        keys Cinder's RBD driver hands out. Nothing is exported, so every attachment gets the
+        same data; attachment_id is optional for callers that attach without one."""
         hosts, ports = self.monitors()
         conf = self.configuration
         return {
@@ -359,11 +361,16 @@ class RBDDriver(base.VolumeDriver):
                 "secret_uuid": conf.rbd_secret_uuid,
                 "volume_id": volume.id,
                 "discard": True,
+                "access_mode": "rw",
+                "encrypted": False,
             },
         }
 
-    def terminate_connection(self, volume, connector):
+    def terminate_connection(self, volume, connector, attachment_id=None):
         """Nothing is exported for RBD: the compute host talks to Ceph itself."""
+
+    def ensure_export(self, volume, connector, attachment_id, connection_info):
+        """Nothing to restore: the image is reachable through Ceph as long as it exists."""
 
     # --- manage existing / unmanage (volume actions of issue 4) -------------------------------
 
