@@ -18,9 +18,9 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/lamina-aio --data-dir lamina-data --port 8776
 
-# RabbitMQ, MariaDB, PostgreSQL, a single-node Ceph and a Keystone (its own venv, with
-# memcached; deploy/keystone/README.md): started when not running; Debian's rados/rbd bindings
-# linked into the venv (PyPI has none).
+# RabbitMQ, MariaDB, PostgreSQL, a single-node Ceph, a Keystone (its own venv, with
+# memcached; deploy/keystone/README.md) and tgtd (iSCSI targets, deploy/tgt/tgt-aio.sh):
+# started when not running; Debian's rados/rbd bindings linked into the venv (PyPI has none).
 services: venv
 	bash deploy/dev-services.sh start
 	bash deploy/ceph/ceph-aio.sh install
@@ -28,15 +28,16 @@ services: venv
 	bash deploy/ceph/ceph-aio.sh pybind $(VENV)
 	bash deploy/keystone/keystone-aio.sh install
 	bash deploy/keystone/keystone-aio.sh start
+	bash deploy/tgt/tgt-aio.sh start
 
 test: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)
 
 test-integration: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # Tempest's volume API suite alone (make test runs it too, as tests/integration/test_tempest.py);
 # deploy/tempest/README.md
