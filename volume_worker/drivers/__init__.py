@@ -7,9 +7,10 @@ from volume_worker.drivers import base
 
 def _driver_classes():
     from volume_worker.drivers.file import FileDriver
+    from volume_worker.drivers.lvm import LVMDriver
     from volume_worker.drivers.rbd import RBDDriver
 
-    return {"file": FileDriver, "rbd": RBDDriver}
+    return {"file": FileDriver, "rbd": RBDDriver, "lvm": LVMDriver}
 
 
 def load_driver(backend_name, conf=cfg.CONF):
