@@ -3,6 +3,7 @@ cast to the volume service that holds the volume. It never touches storage."""
 
 import logging
 
+from api.backends import refuse_if_frozen
 from common import exception, quota, volume_status
 from common.db import api as db
 from common.db import models, quota_api
@@ -21,7 +22,8 @@ class SnapshotRequests:
     def create(self, ctx, volume_id, force=False, name=None, description=None,
                metadata=None, in_use_allowed=False):
         """in_use_allowed: 3.66 and later take snapshots of in-use volumes without force."""
-        db.volume_get(ctx, volume_id)  # 404 for a volume the caller cannot see
+        # 404 for a volume the caller cannot see, then 400 for a frozen back end
+        refuse_if_frozen(db.volume_get(ctx, volume_id).host)
         allowed = ("available", "in-use") if (force or in_use_allowed) else ("available",)
         with writer() as s:
             # Locked: a concurrent delete of the volume sees this snapshot, or this sees the
@@ -63,6 +65,7 @@ class SnapshotRequests:
         deleting is sent again (the delete flow finds already-removed storage gone)."""
         snapshot = db.snapshot_get(ctx, snapshot_id)
         volume = db.volume_get_internal(snapshot.volume_id)
+        refuse_if_frozen(volume.host)
         host = volume.host.split("#")[0]
         with writer() as s:
             db.volume_lock(s, snapshot.volume_id)

@@ -167,9 +167,10 @@ def service(row, state):
         "disabled_reason": row.disabled_reason,
     }
     if binary == "cinder-volume":
-        # Cinder's replication fields of a volume service: Lamina replicates nothing, and
-        # cannot freeze a back end (no `frozen` column yet; PUT os-services/freeze says so).
-        body.update(replication_status="disabled", active_backend_id=None, frozen=False)
+        # Cinder's replication fields of a volume service: Lamina replicates nothing;
+        # `frozen` is set by PUT os-services/freeze and cleared by thaw.
+        body.update(replication_status="disabled", active_backend_id=None,
+                    frozen=bool(row.frozen))
     if microversion.at_least((3, 7)):
         body["cluster"] = None  # no clustered services (/clusters is empty)
     return body

@@ -9,6 +9,7 @@ checked on it (403)."""
 import logging
 
 from api import policy
+from api.backends import refuse_if_frozen
 from common import exception, volume_status
 from common.db import api as db
 from common.db import volume_actions_api as adb
@@ -86,8 +87,10 @@ class VolumeActions:
     # --- force delete and unmanage -----------------------------------------------------------
 
     def force_delete(self, ctx, volume_id):
-        authorize(ctx, "volume_extension:volume_admin_actions:force_delete",
-                  db.volume_get(ctx, volume_id))
+        volume = db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_admin_actions:force_delete", volume)
+        # as Cinder: a forced delete is refused on a frozen back end too; unmanage is not
+        refuse_if_frozen(volume.host)
         self._remove(ctx, volume_id, "deleting", "delete", expected_status=None)
 
     def unmanage(self, ctx, volume_id):
@@ -197,6 +200,7 @@ class VolumeActions:
                volume_type=None, availability_zone=None, metadata=None, bootable=False):
         authorize(ctx, "volume_extension:volume_manage")
         pool = self.resolve_pool(host)
+        refuse_if_frozen(pool.host)
         vtype = volume_requests.resolve_type(volume_type)
         backend_name = {e.key: e.value for e in vtype.extra_specs}.get("volume_backend_name")
         if backend_name and backend_name != pool.volume_backend_name:
@@ -236,6 +240,7 @@ class VolumeActions:
     def retype(self, ctx, volume_id, new_type, migration_policy=None):
         volume = db.volume_get(ctx, volume_id)
         authorize(ctx, "volume:retype", volume)
+        refuse_if_frozen(volume.host)
         policy_name = (migration_policy or "never").lower()
         if policy_name not in ("never", "on-demand"):
             raise exception.InvalidInput(reason="migration_policy must be 'never' or "
@@ -253,6 +258,7 @@ class VolumeActions:
     def migrate(self, ctx, volume_id, host, force_host_copy=False):
         volume = db.volume_get(ctx, volume_id)
         authorize(ctx, "volume_extension:volume_admin_actions:migrate_volume", volume)
+        refuse_if_frozen(volume.host)
         pool = self.resolve_pool(host)
         if volume.host and pool.name == volume.host:
             raise exception.InvalidInput(reason="Destination host must be different than the "

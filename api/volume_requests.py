@@ -9,6 +9,7 @@ import flask
 from oslo_config import cfg
 
 from api import policy
+from api.backends import refuse_if_frozen
 from api.routes import type_access
 from common import exception, quota, volume_status
 from common.db import api as db
@@ -190,6 +191,7 @@ class VolumeRequests:
         `force` (3.23 `?force=true`, an admin's) takes the volume and, with cascade, its
         snapshots in any status, as Cinder does."""
         volume = db.volume_get(ctx, volume_id)
+        refuse_if_frozen(volume.host)
         expected = {"status": DELETABLE_STATUSES, "attach_status": "detached",
                     # as Cinder: a finished or failed migration does not block a delete
                     "migration_status": (None, "deleting", "error", "success"),
@@ -295,6 +297,7 @@ class VolumeRequests:
     def extend(self, ctx, volume_id, new_size):
         volume = db.volume_get(ctx, volume_id)
         policy.authorize(ctx, "volume:extend", volume)
+        refuse_if_frozen(volume.host)
         if volume.status != "available":
             raise exception.InvalidVolume(
                 reason="Volume status must be 'available' to extend, currently %s."

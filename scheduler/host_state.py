@@ -17,13 +17,14 @@ class PoolState:
     __slots__ = ("name", "host", "pool_name", "availability_zone", "total_capacity_gb",
                  "free_capacity_gb", "db_allocated_gb", "usable_capacity_gb",
                  "db_volume_count", "capabilities", "reported_at", "backend_state",
-                 "service_disabled", "pending_gb", "pending_count")
+                 "service_disabled", "service_frozen", "pending_gb", "pending_count")
 
     def __init__(self, row):
         self.name = row.name
         self.host = row.host
         self.pool_name = row.pool_name
         self.service_disabled = False
+        self.service_frozen = False
         # Choices this scheduler made whose database claim has not returned yet: a reload
         # from the database must not forget them, or a burst piles onto one pool.
         self.pending_gb = 0
@@ -54,9 +55,10 @@ class PoolState:
         return self.usable_capacity_gb - self.allocated_capacity_gb
 
     def is_up(self, reported_after=None):
-        """Up: reporting, enabled, and (when the caller computed the cutoff once for many
-        pools) reported after `reported_after`."""
-        if self.backend_state != "up" or self.service_disabled:
+        """Up: reporting, enabled, not frozen (os-services/freeze: Cinder's scheduler skips
+        a frozen back end), and (when the caller computed the cutoff once for many pools)
+        reported after `reported_after`."""
+        if self.backend_state != "up" or self.service_disabled or self.service_frozen:
             return False
         if reported_after is not None:
             return self.reported_at is not None and self.reported_at >= reported_after
@@ -69,9 +71,11 @@ class PoolCache:
         self._pools = {}
 
     def reload(self):
-        """Read every pool (and which services are disabled) from the database."""
+        """Read every pool (and which services are disabled or frozen) from the database."""
         rows = db.pool_get_all()
-        disabled = {s.host for s in db.service_get_all(binary="lamina-volume") if s.disabled}
+        volume_services = db.service_get_all(binary="lamina-volume")
+        disabled = {s.host for s in volume_services if s.disabled}
+        frozen = {s.host for s in volume_services if s.frozen}
         with self._lock:
             fresh = {}
             for row in rows:
@@ -81,6 +85,7 @@ class PoolCache:
                 else:
                     state.update_from_row(row)
                 state.service_disabled = row.host in disabled
+                state.service_frozen = row.host in frozen
                 fresh[row.name] = state
             self._pools = fresh
 

@@ -1,5 +1,7 @@
 """/os-services, /scheduler-stats/get_pools and /messages."""
 
+import logging
+
 import flask
 
 from api import microversion, policy, schemas, views
@@ -7,6 +9,9 @@ from api.routes import resource_filters
 from api.routes.helpers import as_bool, ctx, json_body, no_body, paging, reply
 from common import exception, service
 from common.db import api as db
+from common.db import models
+
+LOG = logging.getLogger(__name__)
 
 bp = flask.Blueprint("services", __name__)
 
@@ -105,25 +110,34 @@ def _not_found(message):
     return exception.ServiceNotFound(message=message)
 
 
-def _freeze(body):
-    policy.authorize(ctx(), "volume:freeze_host")
+def _set_frozen(body, frozen):
+    """Freeze (frozen True) or thaw the back end the body names: a conditional update of each
+    of its volume service rows from the other state, so that of two concurrent freezes one
+    wins and the other is refused, as Cinder's. The volume service needs no message: the API
+    refuses management operations on a frozen back end's volumes (api/backends.py) and the
+    scheduler places nothing on it (scheduler/host_state.py), both reading this column."""
     cluster, host = _cluster_or_host(body, (3, 26))
     rows = _backend_services(cluster, host, _as_bad_request)
-    # Cinder marks the back end's services frozen and then refuses management operations
-    # on its volumes; the services table has no `frozen` column yet to keep that in, so the
-    # request is refused rather than answered as if it were done.
-    raise exception.BadRequest("Freezing a back end is not supported yet: %s stays as it is."
-                               % rows[0].host)
+    changed = [r for r in rows
+               if db.conditional_update(models.Service, r.id, {"frozen": frozen},
+                                        {"frozen": not frozen})]
+    if not changed:
+        # Cinder's words for a back end already in the state asked for.
+        raise exception.InvalidInput(
+            reason="No service could be changed: frozen in %s must be %s to failover."
+                   % ([r.host for r in rows], not frozen))
+    LOG.info("Back end %s %s", rows[0].host, "frozen" if frozen else "thawed")
+    return no_body(200)
+
+
+def _freeze(body):
+    policy.authorize(ctx(), "volume:freeze_host")
+    return _set_frozen(body, True)
 
 
 def _thaw(body):
     policy.authorize(ctx(), "volume:thaw_host")
-    cluster, host = _cluster_or_host(body, (3, 26))
-    rows = _backend_services(cluster, host, _as_bad_request)
-    # Nothing can be frozen (see _freeze), so Cinder's answer for a back end that is not.
-    raise exception.InvalidInput(
-        reason="No service could be changed: frozen in %s must be True to failover."
-               % [r.host for r in rows])
+    return _set_frozen(body, False)
 
 
 def _failover(body, clustered):
@@ -141,11 +155,11 @@ def services_update(project_id, action):
     policy.authorize(ctx(), "volume_extension:services:update")
     if action in ("enable", "disable", "disable-log-reason"):
         return _set_enabled(action)
-    # freeze, thaw and failover end in a refusal today: each raises (see them).
     if action == "freeze":
-        _freeze(json_body(schemas.service_replication))
+        return _freeze(json_body(schemas.service_replication))
     if action == "thaw":
-        _thaw(json_body(schemas.service_replication))
+        return _thaw(json_body(schemas.service_replication))
+    # failover ends in a refusal today: no back end replicates (see _failover).
     if action == "failover_host" or (action == "failover" and microversion.at_least((3, 26))):
         _failover(json_body(schemas.service_replication), action == "failover")
     if action in ("set-log", "get-log") and microversion.at_least((3, 32)):

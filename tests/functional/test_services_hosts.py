@@ -186,9 +186,6 @@ def test_freeze_thaw_failover(make_stack):
         assert "No service found with cluster=c" in fault(stack.request(
             "PUT", "/os-services/" + action, {"cluster": "c"}, version="3.26"), 400,
             "badRequest")
-    # a real back end: freezing cannot be recorded yet, so it is refused and nothing changes
-    assert "not supported yet" in fault(
-        stack.request("PUT", "/os-services/freeze", {"host": "stack@file"}), 400, "badRequest")
     # nothing is frozen, so thaw answers as Cinder does for a back end that is not
     assert "frozen in ['stack@other'] must be True" in fault(
         stack.request("PUT", "/os-services/thaw", {"host": "stack@other"}), 400, "badRequest")
@@ -436,3 +433,113 @@ def test_openstacksdk(stack):
     assert "os-hosts" in [e.alias for e in bs.extensions()]
     caps = bs.get_capabilities("stack@file")
     assert (caps.volume_backend_name, caps.vendor_name) == ("file", "Lamina")
+
+
+# --- freeze and thaw -------------------------------------------------------------------------
+
+FROZEN = "Modification operations are not allowed on frozen storage backends."
+
+
+def frozen_stack(make_stack):
+    """Two back ends (volumes placed by type) and a 1 GiB volume with a snapshot on each."""
+    stack = make_stack(backends={"file": {}, "other": {}})
+    for backend in ("file", "other"):
+        resp = stack.request("POST", "/types", {"volume_type": {
+            "name": "on-" + backend, "extra_specs": {"volume_backend_name": backend}}})
+        assert resp.status_code == 200, resp.text
+    volumes = {}
+    for backend in ("file", "other"):
+        v = stack.create_volume(size=1, volume_type="on-" + backend)
+        volumes[backend] = stack.wait_volume(v["id"], ("available",))
+        snap = stack.create_snapshot(v["id"])
+        stack.wait_snapshot(snap["id"], ("available",))
+        volumes[backend]["snapshot_id"] = snap["id"]
+    return stack, volumes
+
+
+def scheduler_manager(stack):
+    return [svc for svc in stack.services if svc.host == "stack"][0].manager
+
+
+def action(stack, volume_id, name, args=None):
+    return stack.request("POST", "/volumes/%s/action" % volume_id, {name: args})
+
+
+def test_freeze_refuses_management_operations_and_thaw_restores_them(make_stack):
+    stack, volumes = frozen_stack(make_stack)
+    frozen, other = volumes["file"], volumes["other"]
+    resp = stack.request("PUT", "/os-services/freeze", {"host": "stack@file"})
+    assert resp.status_code == 200 and resp.content == b"", resp.text
+    assert service_row("stack@file").frozen and not service_row("stack@other").frozen
+    by_host = {s["host"]: s for s in services(stack, "?binary=cinder-volume")}
+    assert (by_host["stack@file"]["frozen"], by_host["stack@other"]["frozen"]) == (True, False)
+    assert services(stack, "?binary=cinder-volume", version="3.7")[0]["frozen"] is True
+    # already frozen: Cinder's conditional update changes nothing and says so
+    assert "frozen in ['stack@file'] must be False" in fault(
+        stack.request("PUT", "/os-services/freeze", {"host": "stack@file"}), 400, "badRequest")
+
+    vid = frozen["id"]
+    refused = [
+        stack.request("DELETE", "/volumes/" + vid),
+        action(stack, vid, "os-force_delete", {}),
+        action(stack, vid, "os-extend", {"new_size": 2}),
+        action(stack, vid, "os-retype", {"new_type": "on-other"}),
+        action(stack, vid, "os-migrate_volume", {"host": "stack@other#pool0"}),
+        stack.request("POST", "/snapshots", {"snapshot": {"volume_id": vid}}),
+        stack.request("DELETE", "/snapshots/" + frozen["snapshot_id"]),
+        stack.request("POST", "/os-volume-manage", {"volume": {
+            "host": "stack@file#pool0", "ref": {"source-name": "legacy"}}}),
+    ]
+    for resp in refused:
+        assert fault(resp, 400, "badRequest") == "Invalid input received: " + FROZEN
+    # 404 first: an unknown volume is not found, whatever is frozen
+    fault(stack.request("DELETE", "/volumes/" + "0" * 36), 404, "itemNotFound")
+    # nothing changed: same status, size, type, one snapshot, no managed volume
+    row = db.volume_get_internal(vid)
+    assert (row.status, row.size, row.host) == ("available", 1, "stack@file#pool0")
+    snaps = stack.request("GET", "/snapshots?volume_id=" + vid).json()["snapshots"]
+    assert [(s["id"], s["status"]) for s in snaps] == [(frozen["snapshot_id"], "available")]
+    assert len(stack.request("GET", "/volumes").json()["volumes"]) == 2
+    # the other back end is not frozen: its volumes are managed as usual
+    assert action(stack, other["id"], "os-extend", {"new_size": 2}).status_code == 202
+    assert stack.wait_volume(other["id"], ("available",))["size"] == 2
+
+    # the scheduler skips the frozen back end (it learns on its next pool reload; here now)
+    scheduler_manager(stack).pools.reload()
+    placed = stack.create_volume(size=1, volume_type="on-file")
+    assert stack.wait_volume(placed["id"], ("error",))["status"] == "error"
+    assert db.volume_get_internal(placed["id"]).host is None
+    anywhere = stack.wait_volume(stack.create_volume(size=1)["id"], ("available", "error"))
+    assert (anywhere["status"], db.volume_get_internal(anywhere["id"]).host) == (
+        "available", "stack@other#pool0")
+
+    resp = stack.request("PUT", "/os-services/thaw", {"host": "stack@file"})
+    assert resp.status_code == 200 and resp.content == b"", resp.text
+    assert not service_row("stack@file").frozen
+    assert "frozen in ['stack@file'] must be True" in fault(
+        stack.request("PUT", "/os-services/thaw", {"host": "stack@file"}), 400, "badRequest")
+    assert action(stack, vid, "os-extend", {"new_size": 2}).status_code == 202
+    assert stack.wait_volume(vid, ("available",))["size"] == 2
+    scheduler_manager(stack).pools.reload()
+    again = stack.create_volume(size=1, volume_type="on-file")
+    assert stack.wait_volume(again["id"], ("available", "error"))["status"] == "available"
+
+
+def test_cinder_freeze_host_and_thaw_host(make_stack):
+    stack = make_stack(backends={"file": {}, "other": {}})
+    rc, out = scenarios.cinder_cli(stack.url, "freeze-host", "stack@file")
+    assert rc == 0, out
+    assert service_row("stack@file").frozen
+    rc, out = scenarios.cinder_cli(stack.url, "service-list", "--binary", "cinder-volume")
+    assert rc == 0 and "stack@file" in out, out
+    rc, out = scenarios.cinder_cli(stack.url, "freeze-host", "stack@file")
+    assert rc != 0 and "must be False" in out, out
+    rc, out = scenarios.cinder_cli(stack.url, "thaw-host", "stack@file")
+    assert rc == 0, out
+    assert not service_row("stack@file").frozen
+    # python-cinderclient's API: the same two calls
+    c = cinder(stack)
+    c.services.freeze_host("stack@other")
+    assert service_row("stack@other").frozen
+    c.services.thaw_host("stack@other")
+    assert not service_row("stack@other").frozen
