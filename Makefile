@@ -31,13 +31,13 @@ services: venv
 	bash deploy/tgt/tgt-aio.sh start
 
 test: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)
 
 test-integration: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # Tempest's volume API suite alone (make test runs it too, as tests/integration/test_tempest.py);
 # deploy/tempest/README.md

@@ -14,7 +14,7 @@ def list_opts():
     from scheduler import weighers
     from volume_worker import manager as volume_manager
     from volume_worker import service as volume_service
-    from volume_worker.drivers import base, file, rbd
+    from volume_worker.drivers import base, file, lvm, rbd
     from volume_worker.targets import tgt
 
     return [
@@ -28,5 +28,5 @@ def list_opts():
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
-                                    tgt.target_opts)),
+                                    lvm.lvm_opts, tgt.target_opts)),
     ]

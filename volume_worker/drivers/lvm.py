@@ -26,6 +26,7 @@ from oslo_config import cfg
 
 from common import exception
 from volume_worker.drivers import base
+from volume_worker.targets import tgt
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
@@ -36,10 +37,12 @@ lvm_opts = [
                help="LVM volume group holding an lvm back end's volumes; the back end's one "
                     "pool is named after it. It must exist (vgcreate) before the service "
                     "starts."),
-    cfg.StrOpt("lvm_type", default="default", choices=["default", "thin"],
-               help="default: thick (linear) LVs, each allocated in full; thin: thin LVs in "
-                    "the thin pool lvm_thin_pool_name (made at start when missing), so the "
-                    "pool may be over-subscribed up to max_over_subscription_ratio."),
+    cfg.StrOpt("lvm_type", default="default",
+               choices=[("default", "thick (linear) LVs, each allocated in full"),
+                        ("thin", "thin LVs in the thin pool lvm_thin_pool_name (made at "
+                                 "start when missing); the pool may be over-subscribed up "
+                                 "to max_over_subscription_ratio")],
+               help="How the volumes of an lvm back end are provisioned."),
     cfg.StrOpt("lvm_thin_pool_name",
                help="Thin pool of thin LVs (lvm_type = thin). Default: <volume_group>-pool."),
     cfg.StrOpt("lvm_conf_dir", default="",
@@ -54,14 +57,6 @@ _NOISE = ("WARNING: Activation disabled", "File descriptor", "WARNING: This meta
           "is NOT backed up", "WARNING: Skipping zeroing", "WARNING: Logical volume")
 
 
-def _target_opts():
-    try:
-        from volume_worker.targets import tgt
-    except ImportError:  # a release without targets: the export methods refuse
-        return []
-    return list(tgt.target_opts)
-
-
 def _host():
     """This service's host name ([DEFAULT] host, registered by common.service)."""
     return cfg.CONF.host if "host" in cfg.CONF else socket.gethostname()
@@ -74,7 +69,7 @@ def _reason(exc):
 
 class LVMDriver(base.VolumeDriver):
     storage_protocol = "iSCSI"
-    extra_opts = lvm_opts + _target_opts()
+    extra_opts = lvm_opts + tgt.target_opts
 
     def __init__(self, backend_name, configuration, execute=None):
         super().__init__(backend_name, configuration)
@@ -365,33 +360,47 @@ class LVMDriver(base.VolumeDriver):
 
     # --- exports (iSCSI through tgt) -----------------------------------------------------------
 
-    def _targets(self):
+    @property
+    def target(self):
+        """The tgt helper of this back end (tests may set their own)."""
         if self._target is None:
-            try:
-                from volume_worker.targets import tgt
-            except ImportError as exc:
-                raise exception.DriverError(reason="iSCSI export of lvm volumes needs "
-                                            "volume_worker.targets.tgt: %s" % exc)
             self._target = tgt.TgtTarget(self.configuration)
         return self._target
 
+    @target.setter
+    def target(self, value):
+        self._target = value
+
+    @staticmethod
+    def _export_name(attachment_id):
+        if not attachment_id:
+            raise exception.DriverError(reason="an iSCSI export is made per attachment: no "
+                                               "attachment id given")
+        return attachment_id
+
     def initialize_connection(self, volume, connector, attachment_id):
-        """One tgt target per attachment with /dev/<vg>/<lv> as its LUN (needs the LV active:
-        device-mapper)."""
+        """One tgt target per attachment with /dev/<vg>/<lv> as its LUN. That node exists
+        only while the LV is active, which needs the kernel's device-mapper."""
+        export_name = self._export_name(attachment_id)
         path = self.lv_path(self.volume_name(volume))
         if not os.path.exists(path):
             raise exception.DriverError(
                 reason="cannot export volume %s: %s does not exist (the LV is not active; "
-                       "LVs need the kernel's device-mapper)" % (volume.id, path))
-        data = self._targets().create_export(attachment_id, path, connector, volume.id)
+                       "active LVs need the kernel's device-mapper)" % (volume.id, path))
+        data = self.target.create_export(export_name, path, connector, volume.id)
         return {"driver_volume_type": "iscsi", "data": data}
 
     def terminate_connection(self, volume, connector, attachment_id):
-        self._targets().remove_export(attachment_id)
+        if attachment_id is None:
+            return
+        self.target.remove_export(self._export_name(attachment_id))
 
     def ensure_export(self, volume, connector, attachment_id, connection_info):
-        self._targets().ensure_export(attachment_id, self.lv_path(self.volume_name(volume)),
-                                      connector, (connection_info or {}).get("data") or {})
+        if (connection_info or {}).get("driver_volume_type") != "iscsi":
+            return
+        self.target.ensure_export(self._export_name(attachment_id),
+                                  self.lv_path(self.volume_name(volume)), connector,
+                                  connection_info["data"])
 
     def migration_connection(self, volume):
         return {"driver_volume_type": "local",
