@@ -8,7 +8,7 @@ from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
 from api.volume_requests import VolumeRequests
 from common import exception
 from common.db import api as db
-from common.db import quota_api
+from common.db import quota_api, types_api
 
 bp = flask.Blueprint("types", __name__)
 SORT_KEYS = ("id", "name", "created_at", "updated_at", "is_public", "description")
@@ -85,6 +85,11 @@ def update(project_id, type_id):
 def delete(project_id, type_id):
     policy.authorize(ctx(), "volume_extension:types_manage")
     vtype = db.volume_type_get(type_id)
+    # First, as Cinder's: some project's default (3.62) would otherwise name a type that no
+    # longer exists (Cinder's VolumeTypeDefaultDeletionError, its words).
+    if types_api.projects_with_default_type(vtype.id):
+        raise exception.BadRequest("The volume type %s is a default volume type and cannot "
+                                   "be deleted." % vtype.id)
     default = VolumeRequests.resolve_type(None)
     if vtype.id == default.id:
         raise exception.DefaultVolumeTypeDeletion(name=vtype.name)

@@ -146,3 +146,26 @@ def test_members_are_refused(stack, at_362):
             ("DELETE", "/default-types/p1", None)]:
         fault(stack.request(method, path, body, token=MEMBER, version=V), 403, "forbidden")
     assert stack.request("GET", "/default-types/p1", version=V).status_code == 200
+
+
+def test_a_projects_default_type_cannot_be_deleted(stack, at_362):
+    """As Cinder's VolumeTypeDefaultDeletionError: 400 while any project has the type as its
+    default, deletable again once the default is unset. The type is another project's
+    default, so the check is not the admin's own default type (test above)."""
+    gold = new_type(stack, "gold")
+    resp = stack.request("PUT", "/default-types/p2", {"default_type": {"volume_type": "gold"}},
+                         version=V)
+    assert resp.status_code == 200, resp.text
+    for version in (None, V):  # the refusal does not depend on the request's microversion
+        message = fault(stack.request("DELETE", "/types/" + gold, version=version), 400,
+                        "badRequest")
+        assert message == ("The volume type %s is a default volume type and cannot be "
+                           "deleted." % gold)
+    assert stack.request("GET", "/types/" + gold).status_code == 200
+    assert types_api.projects_with_default_type(gold) == ["p2"]
+    # an unknown type is still 404 first
+    fault(stack.request("DELETE", "/types/" + "0" * 36), 404, "itemNotFound")
+    assert stack.request("DELETE", "/default-types/p2", version=V).status_code == 204
+    resp = stack.request("DELETE", "/types/" + gold)
+    assert resp.status_code == 202, resp.text
+    fault(stack.request("GET", "/types/" + gold), 404, "itemNotFound")
