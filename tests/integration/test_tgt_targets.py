@@ -275,6 +275,25 @@ def test_ensure_export_recreates_a_lost_target_with_the_same_credentials(driver,
     assert iqn not in shown_targets()
 
 
+def test_extend_of_an_exported_volume_shows_the_new_size_through_the_target(driver, exports):
+    volume = new_volume(driver)
+    connector = {"initiator": COMPUTE}
+    connection = driver.initialize_connection(volume, connector, exports())
+    other = driver.initialize_connection(volume, {"initiator": OTHER_COMPUTE}, exports())
+    disk = compute_client.connect(connection, COMPUTE)
+    disk.write_pattern(0xAB, 1020 * MiB, 4 * MiB)
+    with pytest.raises(compute_client.ConnectError):
+        disk.write_pattern(0xCD, 2044 * MiB, 4 * MiB)  # past the end of a 1 GiB volume
+    driver.extend_volume(volume, 2)
+    for iqn in (connection["data"]["target_iqn"], other["data"]["target_iqn"]):
+        found = shown_targets()[iqn]
+        assert found["luns"][1] == driver.volume_path(volume) and found["acls"]
+    disk.write_pattern(0xCD, 2044 * MiB, 4 * MiB)  # the new end, through the same credentials
+    assert disk.read_pattern(0xCD, 2044 * MiB, 4 * MiB)
+    assert disk.read_pattern(0xAB, 1020 * MiB, 4 * MiB)
+    assert compute_client.connect(other, OTHER_COMPUTE).read_pattern(0xCD, 2044 * MiB, 4 * MiB)
+
+
 def test_exports_lists_only_ours(driver, exports):
     volume = new_volume(driver)
     attachment = exports()

@@ -180,6 +180,8 @@ class FileDriver(base.VolumeDriver):
             raise exception.DriverError(reason="refusing to shrink %s" % path)
         os.truncate(path, new_size * GiB)
         LOG.info("Extended %s to %d GiB", path, new_size)
+        if self._iscsi:
+            self.target.refresh_size(path)  # an attached volume: its targets show the new size
 
     # --- attachments (issue 10): an iSCSI target per attachment, or the file itself ---------
 

@@ -95,7 +95,7 @@ def parse_targets(show_output):
 class TgtTarget:
     def __init__(self, configuration, execute=None):
         self.configuration = configuration
-        self._execute = execute or subprocess_execute
+        self._execute = execute or self._subprocess_execute
 
     # --- tgtadm ------------------------------------------------------------------------------
 
@@ -103,8 +103,6 @@ class TgtTarget:
         conf = self.configuration
         argv = (conf.tgtadm_path, "-C", str(conf.tgt_control_port), "--lld", "iscsi") + args
         try:
-            if self._execute is subprocess_execute:
-                return self._execute(*argv, timeout=conf.tgtadm_timeout)
             return self._execute(*argv)
         except exception.DriverError as exc:
             text = str(exc)
@@ -115,6 +113,9 @@ class TgtTarget:
                            "%d; deploy/tgt/tgt-aio.sh start): %s"
                            % (conf.tgt_control_port, text))
             raise
+
+    def _subprocess_execute(self, *argv):
+        return subprocess_execute(*argv, timeout=self.configuration.tgtadm_timeout)
 
     def _targets(self):
         return parse_targets(self._tgtadm("--op", "show", "--mode", "target"))
@@ -237,6 +238,28 @@ class TgtTarget:
         with _LOCK:
             self._remove(export_name)
             self._drop_state(export_name)
+
+    def refresh_size(self, backing_path):
+        """After the storage behind backing_path grew: tgtd keeps the size a LUN had when it
+        was made, so every target of ours on it gets its LUN made anew (same target, ACL and
+        CHAP; an initiator in the middle of I/O sees it fail for that moment, and reads the
+        new capacity on its next READ CAPACITY). Returns the export names refreshed."""
+        prefix = self.configuration.target_prefix
+        refreshed = set()
+        with _LOCK:
+            for iqn, found in self._targets().items():
+                if not iqn.startswith(prefix) or found["luns"].get(TARGET_LUN) != backing_path:
+                    continue
+                tid = str(found["tid"])
+                self._tgtadm("--op", "delete", "--mode", "logicalunit", "--tid", tid,
+                             "--lun", str(TARGET_LUN))
+                self._tgtadm("--op", "new", "--mode", "logicalunit", "--tid", tid,
+                             "--lun", str(TARGET_LUN), "--backing-store", backing_path,
+                             "--bstype", "rdwr")
+                refreshed.add(iqn[len(prefix):])
+        if refreshed:
+            LOG.info("New size of %s shown by targets %s", backing_path, sorted(refreshed))
+        return refreshed
 
     def exports(self):
         """Names of the exports (attachment ids) tgtd holds under our prefix."""
