@@ -28,6 +28,7 @@ from api.routes import (
     types,
     versions,
     volume_actions,
+    volume_encryption,
     volumes,
 )
 from api.snapshot_requests import SnapshotRequests
@@ -36,7 +37,7 @@ from common import exception
 
 LOG = logging.getLogger(__name__)
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
-                       qos_specs.bp, encryption_types.bp, default_types.bp,
+                       qos_specs.bp, encryption_types.bp, volume_encryption.bp, default_types.bp,
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
                        transfers.bp, hosts.bp, availability_zones.bp, extensions.bp,
                        clusters.bp, group_types.bp, groups.bp, group_snapshots.bp)

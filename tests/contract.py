@@ -164,6 +164,18 @@ ROUTES = [
     ("POST", "/types/ID/encryption", None, "encryption_types.create_encryption_type"),
     ("PUT", "/types/ID/encryption/ID", None, "encryption_types.update_encryption_type"),
     ("DELETE", "/types/ID/encryption/ID", None, "encryption_types.delete_encryption_type"),
+    # a volume's encryption metadata: no Tempest schema, these are Cinder's reference and code
+    # (the key id alone for an unencrypted volume; one item is its bare JSON value)
+    ("GET", "/volumes/ID/encryption", None, {"status_code": [200], "response_body": {
+        "type": "object",
+        "properties": {"encryption_key_id": {"type": ["string", "null"]},
+                       "control_location": {"enum": ["front-end", "back-end"]},
+                       "cipher": {"type": ["string", "null"]},
+                       "key_size": {"type": ["integer", "null"]},
+                       "provider": {"type": "string"}},
+        "required": ["encryption_key_id"], "additionalProperties": False}}),
+    ("GET", "/volumes/ID/encryption/ID", None, {"status_code": [200], "response_body": {
+        "type": ["string", "integer", "null"]}}),
     ("POST", "/os-volume-transfer", None, "transfers.create_volume_transfer"),
     ("GET", "/os-volume-transfer", None, "transfers.list_volume_transfers_no_detail"),
     ("GET", "/os-volume-transfer/detail", None, "transfers.list_volume_transfers_with_detail"),

@@ -130,3 +130,43 @@ def test_members_are_refused(stack):
                               ("DELETE", item, None)]:
         fault(stack.request(method, url, body, token=MEMBER), 403, "forbidden")
     assert stack.request("GET", path).json()["key_size"] == 256
+
+
+# --- a volume's encryption metadata (/volumes/{id}/encryption) ---------------------------------
+
+def metadata(stack, volume_id, key=None, **kw):
+    """Its body; tests/contract.py validates it against Cinder's shape (ROUTES)."""
+    url = "/volumes/%s/encryption%s" % (volume_id, "/" + key if key else "")
+    resp = stack.request("GET", url, **kw)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_volume_encryption_metadata(stack):
+    type_id = new_type(stack, "secret")
+    assert stack.request("POST", "/types/%s/encryption" % type_id,
+                         {"encryption": LUKS}).status_code == 200
+    plain = stack.create_volume()
+    secret = stack.create_volume(volume_type="secret")
+    stack.wait_volume(secret["id"], ("available",))
+
+    # unencrypted: the key id alone (null), as Cinder's
+    assert metadata(stack, plain["id"]) == {"encryption_key_id": None}
+    assert metadata(stack, plain["id"], "encryption_key_id") is None
+    fault(stack.request("GET", "/volumes/%s/encryption/provider" % plain["id"]), 404,
+          "itemNotFound")
+    # encrypted: the type's specs beside the key id (null: Lamina has no key manager)
+    assert metadata(stack, secret["id"]) == dict(LUKS, encryption_key_id=None)
+    assert metadata(stack, secret["id"], "provider") == "luks"
+    assert metadata(stack, secret["id"], "key_size") == 256
+    assert metadata(stack, secret["id"], "control_location") == "front-end"
+    # a reader of the volume's project may ask (the compute host does, with the user's token)
+    assert metadata(stack, secret["id"], token=MEMBER) == dict(LUKS, encryption_key_id=None)
+
+    # another project's volume and an unknown one: 404
+    fault(stack.request("GET", "/volumes/%s/encryption" % secret["id"], token="u2:p2",
+                        project="p2"), 404, "itemNotFound")
+    fault(stack.request("GET", "/volumes/%s/encryption/provider" % secret["id"],
+                        token="u2:p2", project="p2"), 404, "itemNotFound")
+    fault(stack.request("GET", "/volumes/6f1c5b1e-0000-4000-8000-000000000000/encryption"),
+          404, "itemNotFound")
