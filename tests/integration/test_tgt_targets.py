@@ -435,3 +435,62 @@ def test_local_protocol_hands_out_the_file_and_reports_what_the_pool_has(tmp_pat
     assert (pool["storage_protocol"], pool["multiattach"]) == ("local", True)
     (pool,) = file_driver(tmp_path / "iscsi").get_pools()
     assert (pool["storage_protocol"], pool["multiattach"]) == ("iSCSI", True)
+
+
+# --- deploy/tgt/tgt-aio.sh, and a tgtd restart --------------------------------------------------
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "tgt", "tgt-aio.sh")
+PRIVATE_CONTROL_PORT = 61  # a tgtd of this test's own, beside the shared one on control port 0
+PRIVATE_PORTAL_PORT = 3261
+
+
+def tgt_aio(command, tmp_path, check=True):
+    env = dict(os.environ, LAMINA_TGT_CONTROL_PORT=str(PRIVATE_CONTROL_PORT),
+               LAMINA_TGT_PORTAL="127.0.0.1:%d" % PRIVATE_PORTAL_PORT,
+               LAMINA_TGT_LOGDIR=str(tmp_path / "tgt-log"))
+    result = subprocess.run(["bash", SCRIPT, command], capture_output=True, text=True,
+                            env=env, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture
+def private_tgtd(tmp_path):
+    if tgtadm("--op", "show", "--mode", "system", control_port=PRIVATE_CONTROL_PORT,
+              check=False).returncode == 0:
+        pytest.fail("a tgtd already answers on control port %d" % PRIVATE_CONTROL_PORT)
+    yield
+    tgt_aio("stop", tmp_path, check=False)
+
+
+def test_tgt_aio_script_and_exports_across_a_tgtd_restart(tmp_path, private_tgtd):
+    assert tgt_aio("status", tmp_path, check=False).returncode == 1
+    assert "tgtd up" in tgt_aio("start", tmp_path).stdout
+    assert "already answers" in tgt_aio("start", tmp_path).stdout  # idempotent
+    assert tgt_aio("status", tmp_path).stdout.strip() == "up"
+
+    driver = file_driver(tmp_path, tgt_control_port=PRIVATE_CONTROL_PORT,
+                         target_port=PRIVATE_PORTAL_PORT)
+    volume = new_volume(driver)
+    connector = {"initiator": COMPUTE}
+    attachment = str(uuid.uuid4())
+    connection = driver.initialize_connection(volume, connector, attachment)
+    assert connection["data"]["target_portal"] == "127.0.0.1:%d" % PRIVATE_PORTAL_PORT
+    compute_client.connect(connection, COMPUTE).write_pattern(0x3C, 0, 4 * MiB)
+    assert attachment not in file_driver(tmp_path / "shared").target.exports()  # other tgtd
+
+    # tgtd goes away with its targets (stop removes them), and comes back empty
+    assert "tgtd stopped" in tgt_aio("stop", tmp_path).stdout
+    assert tgt_aio("status", tmp_path, check=False).returncode == 1
+    with pytest.raises(exception.DriverError, match="tgtd is not running"):
+        driver.ensure_export(volume, connector, attachment, connection)
+    tgt_aio("start", tmp_path)
+    assert attachment not in driver.target.exports()
+    with pytest.raises(compute_client.ConnectError):
+        compute_client.connect(connection, COMPUTE).read_pattern(0x3C, 0, 4 * MiB)
+    # the volume service's start restores it: the compute host's credentials work again
+    driver.ensure_export(volume, connector, attachment, connection)
+    assert compute_client.connect(connection, COMPUTE).read_pattern(0x3C, 0, 4 * MiB)
+    driver.terminate_connection(volume, connector, attachment)
+    assert driver.target.exports() == set()
