@@ -685,3 +685,67 @@ def test_volume_from_snapshot_copies_the_bytes_with_dd(host, activation):
     assert size == 2 * GiB
     assert _pv_bytes(host, copy + 3 * MiB, 2 * MiB) == b"\x3c" * 2 * MiB
     assert _pv_bytes(host, copy, 3 * MiB) == _pv_bytes(host, origin, 3 * MiB)
+
+
+# --- through the API -------------------------------------------------------------------------
+
+
+def _wait(fn, timeout=30):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_lvm_volume_through_the_whole_stack(host, tmp_path):
+    """API -> scheduler -> volume service -> lvm driver -> real LVM: create, extend, a
+    snapshot LVM refuses here (the snapshot ends in error, the volume stays available),
+    delete."""
+    from tests.stack import Stack
+
+    stack = Stack(tmp_path / "stack", backends={"lvm": {
+        "volume_driver": "lvm", "volume_group": host.vg,
+        "lvm_conf_dir": os.path.join(host.dir, "etc")}}).start()
+    try:
+        vol = stack.create_volume(size=1, name="on-lvm")
+        vol = stack.wait_volume(vol["id"], ("available", "error"))
+        assert vol["status"] == "available"
+        assert vol["os-vol-host-attr:host"] == "stack@lvm#%s" % host.vg
+        name = "volume-" + vol["id"]
+        assert int(host.lvs()[name]["lv_size"]) == 1 * GiB
+
+        pools = _wait(lambda: stack.request(
+            "GET", "/scheduler-stats/get_pools?detail=true").json()["pools"])
+        [pool] = pools
+        assert pool["name"] == "stack@lvm#%s" % host.vg
+        vgs = host.vgs()
+        assert pool["capabilities"]["total_capacity_gb"] == round(vgs["vg_size"] / GiB, 2)
+        assert pool["capabilities"]["location_info"].endswith(":%s:default:0" % host.vg)
+
+        resp = stack.request("POST", "/volumes/%s/action" % vol["id"],
+                             {"os-extend": {"new_size": 2}})
+        assert resp.status_code == 202, resp.text
+        _wait(lambda: int(host.lvs()[name]["lv_size"]) == 2 * GiB)
+        assert stack.wait_volume(vol["id"], ("available", "error_extending"))["size"] == 2
+
+        resp = stack.request("POST", "/snapshots", {"snapshot": {"volume_id": vol["id"]}})
+        assert resp.status_code == 202, resp.text
+        snap_id = resp.json()["snapshot"]["id"]
+        snap = _wait(lambda: (lambda s: s if s["status"] in ("available", "error") else None)(
+            stack.request("GET", "/snapshots/" + snap_id).json()["snapshot"]))
+        assert snap["status"] == "error"  # lvcreate -s needs device-mapper
+        assert "_snapshot-" + snap_id not in host.lvs()
+        assert stack.wait_volume(vol["id"], ("available",))["status"] == "available"
+        assert stack.request("DELETE", "/snapshots/" + snap_id).status_code == 202
+        _wait(lambda: stack.request("GET", "/snapshots/" + snap_id).status_code == 404)
+
+        assert stack.request("DELETE", "/volumes/" + vol["id"]).status_code == 202
+        stack.wait_volume(vol["id"], ("deleted",))
+        assert name not in host.lvs()
+    finally:
+        stack.stop()
