@@ -316,6 +316,15 @@ def test_connector_without_initiator_is_refused_and_nothing_made(driver, exports
     assert not driver.target.recorded(attachment)
 
 
+def test_an_attachment_id_that_cannot_name_a_target_is_refused(driver):
+    volume = new_volume(driver)
+    for bad in ("../../etc/x", "a b", "", "-x"):
+        with pytest.raises(exception.DriverError, match="cannot name an iSCSI target"):
+            driver.initialize_connection(volume, {"initiator": COMPUTE}, bad or "/")
+    assert not os.path.exists(driver.configuration.tgt_state_dir) or \
+        os.listdir(driver.configuration.tgt_state_dir) == []
+
+
 def test_missing_backing_file_leaves_no_target(driver, exports):
     volume = new_volume(driver)
     os.unlink(driver.volume_path(volume))

@@ -47,6 +47,8 @@ _CHAP_ALPHABET = string.ascii_letters + string.digits
 # the same one. Other processes sharing the tgtd are handled by retrying on a collision.
 _LOCK = threading.Lock()
 _TARGET_LINE = re.compile(r"^Target (\d+): (\S+)\s*$")
+# What an IQN may hold after the prefix (RFC 3720 names), and a safe state file name.
+_EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,199}$")
 
 
 def subprocess_execute(*argv, timeout=None):
@@ -121,6 +123,9 @@ class TgtTarget:
         return parse_targets(self._tgtadm("--op", "show", "--mode", "target"))
 
     def iqn(self, export_name):
+        if not isinstance(export_name, str) or not _EXPORT_NAME.match(export_name):
+            raise exception.DriverError(reason="%r cannot name an iSCSI target (letters, "
+                                               "digits, '.', ':', '-')" % (export_name,))
         return self.configuration.target_prefix + export_name
 
     def portal(self):
@@ -133,6 +138,7 @@ class TgtTarget:
     # --- state kept beside tgtd (the CHAP secret) --------------------------------------------
 
     def _state_path(self, export_name):
+        self.iqn(export_name)  # refuses a name that is no file name (a '/', '..')
         return os.path.join(self.configuration.tgt_state_dir, export_name + ".json")
 
     def _load_state(self, export_name):
