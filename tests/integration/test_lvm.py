@@ -749,3 +749,17 @@ def test_lvm_volume_through_the_whole_stack(host, tmp_path):
         assert name not in host.lvs()
     finally:
         stack.stop()
+
+
+def test_a_command_stuck_on_a_lock_times_out(host):
+    """Another holder of the VG's lock (an admin's lvm command, say) makes lvcreate wait; the
+    driver stops it after lvm_command_timeout and fails, and nothing is made."""
+    import fcntl
+
+    driver, _rec = make_driver(host, lvm_command_timeout=1)
+    lock_path = os.path.join(host.dir, "lock", "V_" + host.vg)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(exception.DriverError, match="timed out after 1 second"):
+            driver.create_volume(volume(host.vg, 1))
+    assert host.lvs() == {}

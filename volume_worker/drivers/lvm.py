@@ -49,6 +49,10 @@ lvm_opts = [
                help="Directory with the lvm.conf the LVM commands use (their LVM_SYSTEM_DIR), "
                     "e.g. to restrict them to some devices or turn activation off; empty: the "
                     "host's (/etc/lvm)."),
+    cfg.IntOpt("lvm_command_timeout", default=300, min=1,
+               help="Seconds one LVM command may take (e.g. waiting for a lock another "
+                    "command holds) before it is stopped and the operation fails. Data copies "
+                    "(dd) are not limited: they take as long as the volume's size needs."),
 ]
 
 # LVM writes these on every command in a set-up like the test machine's; they are not the
@@ -83,9 +87,11 @@ class LVMDriver(base.VolumeDriver):
         env = dict(os.environ, LVM_SUPPRESS_FD_WARNINGS="1")
         if self.configuration.lvm_conf_dir:
             env["LVM_SYSTEM_DIR"] = self.configuration.lvm_conf_dir
+        timeout = None if argv[0] == "dd" else self.configuration.lvm_command_timeout
         try:
-            result = subprocess.run(list(argv), capture_output=True, text=True, env=env)
-        except OSError as exc:
+            result = subprocess.run(list(argv), capture_output=True, text=True, env=env,
+                                    timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
             raise exception.DriverError(reason="%s failed: %s" % (" ".join(argv), exc))
         if result.returncode != 0:
             lines = [line.strip() for line in (result.stderr or result.stdout).splitlines()
@@ -326,7 +332,9 @@ class LVMDriver(base.VolumeDriver):
         if self.thin:
             update = self._create_thin_copy(volume, source)
         else:
-            update = self._create_copy(volume, source, snapshot_volume.size)
+            # The snapshot is as large as the volume was when it was taken.
+            size = getattr(snapshot, "volume_size", None) or snapshot_volume.size
+            update = self._create_copy(volume, source, size)
         LOG.info("Created volume %s from snapshot %s", volume.id, snapshot.id)
         return update
 
@@ -354,7 +362,13 @@ class LVMDriver(base.VolumeDriver):
         name = self.snapshot_name(snapshot)
         if self._lv(name) is None:
             raise exception.DriverError(reason="snapshot LV %s/%s not found" % (self.vg, name))
+        origin = "%s/%s" % (self.vg, self.volume_name(volume))
         self.execute("lvconvert", "--merge", "%s/%s" % (self.vg, name))
+        # An active origin merges at its next activation: deactivate and activate it so the
+        # merge runs now and the snapshot's name is free again (the volume is not attached:
+        # the API reverts only available volumes).
+        self.execute("lvchange", "-an", origin)
+        self.execute("lvchange", "-ay", origin)
         self._snapshot_lv(self.volume_name(volume), name, volume.size)
         LOG.info("Reverted volume %s to snapshot %s", volume.id, snapshot.id)
 
