@@ -654,6 +654,12 @@ def test_iscsi_export_of_an_lv_write_detach_reattach_read(host, activation, tgt_
     connection = driver.initialize_connection(vol, {"initiator": COMPUTE}, second)
     assert compute_client.connect(connection, initiator=COMPUTE).read_pattern(
         0xA5, 1 * MiB, 4 * MiB)
+    # Extend while attached: the LUN is made anew on the same device and still serves the
+    # data (the played device keeps 1 GiB: a grown LV is a second segment on the PV).
+    driver.extend_volume(vol, 2)
+    assert int(host.lvs()["volume-" + vol.id]["lv_size"]) == 2 * GiB
+    assert compute_client.connect(connection, initiator=COMPUTE).read_pattern(
+        0xA5, 1 * MiB, 4 * MiB)
     driver.terminate_connection(vol, {"initiator": COMPUTE}, second)
 
 

@@ -261,6 +261,17 @@ class LVMDriver(base.VolumeDriver):
         if int(row["lv_size"]) < new_size * GiB:
             self.execute("lvextend", "-L", "%dg" % new_size, "%s/%s" % (self.vg, name))
         LOG.info("Extended LV %s/%s to %d GiB", self.vg, name, new_size)
+        self._refresh_exports(name)
+
+    def _refresh_exports(self, name):
+        """An attached volume: tgtd keeps a LUN's size from when it was made, so its targets
+        get their LUN anew. A tgtd that does not answer holds no sessions to refresh, and
+        ensure_export makes the LUNs with the new size when it is back."""
+        try:
+            self.target.refresh_size(self.lv_path(name))
+        except exception.DriverError as exc:
+            LOG.warning("Targets of %s/%s not refreshed after extend: %s", self.vg, name,
+                        _reason(exc))
 
     # --- snapshots and copies ------------------------------------------------------------------
 
