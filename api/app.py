@@ -6,7 +6,9 @@ import flask
 import werkzeug.exceptions
 
 from api import auth, microversion
+from api.attachment_requests import Attachments
 from api.routes import (
+    attachments,
     availability_zones,
     clusters,
     default_types,
@@ -40,7 +42,8 @@ RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, se
                        qos_specs.bp, encryption_types.bp, volume_encryption.bp, default_types.bp,
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
                        transfers.bp, hosts.bp, availability_zones.bp, extensions.bp,
-                       clusters.bp, group_types.bp, groups.bp, group_snapshots.bp)
+                       clusters.bp, group_types.bp, groups.bp, group_snapshots.bp,
+                       attachments.bp)
 
 
 def _fault(code, fault, message):
@@ -96,6 +99,7 @@ def create_app():
     app = flask.Flask("lamina")
     app.config["volume_requests"] = VolumeRequests()
     app.config["snapshot_requests"] = SnapshotRequests()
+    app.config["attachment_requests"] = Attachments()
     app.register_blueprint(versions.bp)
     for bp in RESOURCE_BLUEPRINTS:
         app.register_blueprint(bp, url_prefix="/v3/<project_id>", name="v3_" + bp.name)

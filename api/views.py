@@ -6,6 +6,7 @@ import uuid
 import flask
 
 from api import microversion, policy
+from common.db import attachments_api
 
 
 def isotime(value):
@@ -49,7 +50,7 @@ def volume_detail(volume, ctx, extended=True):
         "availability_zone": volume.availability_zone,
         "created_at": isotime(volume.created_at),
         "updated_at": isotime(volume.updated_at),
-        "attachments": [],
+        "attachments": volume_attachments(volume),
         "bootable": "true" if volume.bootable else "false",
         "encrypted": volume_encrypted(volume),
         "links": _links("volumes", volume.id),
@@ -76,6 +77,31 @@ def volume_detail(volume, ctx, extended=True):
         body["group_id"] = volume.group_id
     _add_later_volume_fields(body, volume, ctx)
     _add_action_fields(body, volume)
+    return body
+
+
+def volume_attachments(volume):
+    """The volume's attached attachments as Cinder lists them in a volume (those still
+    being made or unmade are not shown)."""
+    if volume.attach_status != "attached":
+        return []
+    return [{"server_id": a.instance_uuid, "attachment_id": a.id,
+             "attached_at": isotime(a.attach_time), "host_name": a.attached_host,
+             "volume_id": volume.id, "device": a.mountpoint, "id": volume.id}
+            for a in attachments_api.attachments_of_volume(volume.id, statuses=("attached",))]
+
+
+def attachment_summary(attachment):
+    return {"id": attachment.id, "status": attachment.attach_status,
+            "instance": attachment.instance_uuid, "volume_id": attachment.volume_id}
+
+
+def attachment_detail(attachment):
+    body = attachment_summary(attachment)
+    body.update(attached_at=isotime(attachment.attach_time),
+                detached_at=isotime(attachment.detach_time),
+                attach_mode=attachment.attach_mode,
+                connection_info=attachments_api.connection_info_of(attachment))
     return body
 
 

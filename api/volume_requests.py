@@ -11,7 +11,7 @@ from oslo_config import cfg
 from api import policy
 from api.backends import refuse_if_frozen
 from api.routes import type_access
-from common import exception, quota, volume_status
+from common import exception, extra_specs, quota, volume_status
 from common.db import api as db
 from common.db import models, types_api
 from common.db.session import writer
@@ -121,6 +121,9 @@ class VolumeRequests:
             "attach_status": "detached", "availability_zone": zone,
             "volume_type_id": vtype.id, "snapshot_id": snapshot_id or None,
             "source_volid": source_volid or None,
+            # Multiattach comes from the type (the scheduler then picks a pool that has it).
+            "multiattach": extra_specs.is_true(
+                {spec.key: spec.value for spec in vtype.extra_specs}.get("multiattach")),
         }
         if group_id:
             # 3.13: into a group, of one of its volume types, made on its back end

@@ -151,3 +151,21 @@ class InjectedFailure(DriverError):
     """Raised by the fault-injection hook that tests use to fail one flow task."""
 
     message = "Injected failure at %(point)s"
+
+
+class VolumeAttachmentNotFound(NotFound):
+    message = "Volume attachment could not be found with filter: attachment_id = %(attachment_id)s."
+
+
+class AttachmentFailed(LaminaException):
+    """The volume service could not export the volume (Cinder answers 500 with this)."""
+
+    message = "Unable to create attachment for volume (%(reason)s)."
+
+
+class AttachmentUpdateFailed(LaminaException):
+    message = "Unable to update the attachment (%(reason)s)."
+
+
+class DetachFailed(LaminaException):
+    message = "Unable to detach the volume (%(reason)s)."

@@ -54,6 +54,48 @@ ADDED_KEYS = [
 
 ID = r"[^/]+"
 
+# Attachments (3.27): Tempest has no schema; these are Cinder's API reference and its
+# attachments view (summary in lists, detail everywhere else).
+_DATE = {"type": ["string", "null"]}
+ATTACHMENT_SUMMARY = {
+    "type": "object",
+    "properties": {"id": {"type": "string", "format": "uuid"}, "status": {"type": "string"},
+                   "instance": {"type": ["string", "null"]},
+                   "volume_id": {"type": "string", "format": "uuid"}},
+    "required": ["id", "status", "instance", "volume_id"], "additionalProperties": False,
+}
+ATTACHMENT_DETAIL = copy.deepcopy(ATTACHMENT_SUMMARY)
+ATTACHMENT_DETAIL["properties"].update(
+    attached_at=_DATE, detached_at=_DATE, attach_mode={"type": ["string", "null"]},
+    connection_info={"type": ["object", "null"],
+                     "properties": {"driver_volume_type": {"type": "string"},
+                                    "data": {"type": "object"}},
+                     "required": ["driver_volume_type", "data"]})
+ATTACHMENT_DETAIL["required"] = ATTACHMENT_SUMMARY["required"] + [
+    "attached_at", "detached_at", "attach_mode", "connection_info"]
+
+
+def _one_attachment(codes):
+    return {"status_code": codes,
+            "response_body": {"type": "object", "properties": {"attachment": ATTACHMENT_DETAIL},
+                              "required": ["attachment"], "additionalProperties": False}}
+
+
+def _attachment_list(item):
+    return {"status_code": [200],
+            "response_body": {"type": "object",
+                              "properties": {"attachments": {"type": "array", "items": item},
+                                             "attachments_links": {"type": "array"}},
+                              "required": ["attachments"], "additionalProperties": False}}
+
+
+CONNECTION_INFO = {
+    "status_code": [200],
+    "response_body": {"type": "object",
+                      "properties": {"connection_info": ATTACHMENT_DETAIL["properties"][
+                          "connection_info"]},
+                      "required": ["connection_info"], "additionalProperties": False}}
+
 # (method, path under /v3/{project_id}, action key of a POST .../action body or None,
 #  "module.schema" or a literal schema dict for calls whose Tempest client checks only the code)
 ROUTES = [
@@ -82,6 +124,16 @@ ROUTES = [
     ("POST", "/volumes/ID/action", "os-unreserve", "volumes.unreserve_volume"),
     ("POST", "/volumes/ID/action", "os-terminate_connection", "volumes.terminate_connection"),
     ("POST", "/volumes/ID/action", "os-force_detach", "volumes.force_detach_volume"),
+    ("POST", "/volumes/ID/action", "os-initialize_connection", CONNECTION_INFO),
+    ("POST", "/volumes/ID/action", "os-begin_detaching", {"status_code": [202]}),
+    ("POST", "/volumes/ID/action", "os-roll_detaching", {"status_code": [202]}),
+    ("POST", "/attachments", None, _one_attachment([200])),
+    ("GET", "/attachments", None, _attachment_list(ATTACHMENT_SUMMARY)),
+    ("GET", "/attachments/detail", None, _attachment_list(ATTACHMENT_DETAIL)),
+    ("GET", "/attachments/ID", None, _one_attachment([200])),
+    ("PUT", "/attachments/ID", None, _one_attachment([200])),
+    ("DELETE", "/attachments/ID", None, _attachment_list(ATTACHMENT_SUMMARY)),
+    ("POST", "/attachments/ID/action", "os-complete", {"status_code": [204]}),
     ("POST", "/volumes/ID/action", "os-set_image_metadata",
      "volumes.update_volume_image_metadata"),
     ("POST", "/volumes/ID/action", "os-unset_image_metadata",

@@ -13,13 +13,16 @@ from oslo_config import cfg
 from common import context as lamina_context
 from common import exception, volume_status
 from common.db import api as db
+from common.db import attachments_api as attachments
 from common.db.models import utcnow
 from common.workpool import BoundedWorkPool
 from scheduler import rpcapi as scheduler_rpcapi
+from volume_worker.flows import attach_volume as attach_flow
 from volume_worker.flows import create_snapshot as create_snapshot_flow
 from volume_worker.flows import create_volume as create_flow
 from volume_worker.flows import delete_snapshot as delete_snapshot_flow
 from volume_worker.flows import delete_volume as delete_flow
+from volume_worker.flows import detach_volume as detach_flow
 from volume_worker.flows import extend_volume as extend_flow
 from volume_worker.flows import group_common
 from volume_worker.flows import manage_existing as manage_flow
@@ -50,7 +53,7 @@ CONF.register_opts(volume_manager_opts)
 
 
 class VolumeManager:
-    target = messaging.Target(version="1.2")
+    target = messaging.Target(version="1.3")
 
     def __init__(self, host, driver):
         self.host = host  # host@backend
@@ -69,6 +72,7 @@ class VolumeManager:
         self.report_pools()
         db.pools_recount(self.host)
         self.cleanup_interrupted()
+        self.restore_exports()
 
     def shutdown(self):
         self.pool.shutdown(wait=True)
@@ -88,6 +92,18 @@ class VolumeManager:
         ctxt = lamina_context.get_admin_context()
         for worker in db.worker_get_all(host=self.host):
             self._clean_up(ctxt, worker)
+
+    def restore_exports(self):
+        """Exports of live attachments made before this start: make sure each is there (the
+        target daemon may have restarted with the host), so compute hosts keep working."""
+        for attachment, volume in attachments.attachments_on_host(self.host):
+            try:
+                self.driver.ensure_export(volume, attachments.connector_of(attachment),
+                                          attachment.id,
+                                          attachments.connection_info_of(attachment))
+            except Exception:
+                LOG.exception("Could not restore the export of volume %s for attachment %s",
+                              volume.id, attachment.id)
 
     def reap_lost_operations(self):
         """Operations owned here with no flow queued or running, older than the timeout:
@@ -258,6 +274,28 @@ class VolumeManager:
 
     def unmanage_snapshot(self, ctxt, snapshot_id):
         self._submit(unmanage_snapshot_flow, ctxt, snapshot_id)
+
+    # --- attachments: the caller waits for these (RPC call) -----------------------------------
+
+    def export_attachment(self, ctxt, attachment_id, connector):
+        return self._call_flow(attach_flow, ctxt, attachment_id, connector)
+
+    def remove_attachment_export(self, ctxt, volume_id, attachment_id, connector):
+        return self._call_flow(detach_flow, ctxt, volume_id, attachment_id, connector)
+
+    def _call_flow(self, flow, ctxt, *args):
+        """Run a flow on the work pool (bounded like every other) and wait for its result;
+        a failure is raised to the caller, whose request ends the operation."""
+        future = self.pool.submit(self._run_for_caller, flow, ctxt, *args)
+        try:
+            return future.result()
+        except Exception as exc:
+            LOG.warning("%s flow %s ended in failure: %s", flow.FLOW, args[:2], exc)
+            raise
+
+    def _run_for_caller(self, flow, ctxt, *args):
+        ctxt.update_store()
+        return flow.run(ctxt, self.driver, self.host, *args)
 
     def get_manageable_snapshots(self, ctxt):
         """The back end's snapshots; what a live snapshot row owns is marked not safe."""

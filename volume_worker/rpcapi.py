@@ -5,6 +5,7 @@ Version history:
   1.1  extend_volume
   1.2  snapshots, volumes from snapshots and volumes, revert, manage/unmanage, retype,
        migrate (issue 4; every method added in 1.2 passes version="1.2" to _prepare)
+  1.3  export_attachment, remove_attachment_export (attachments, issue 10)
 """
 
 from common import rpc
@@ -13,7 +14,7 @@ TOPIC = "lamina-volume"
 
 
 class VolumeAPI:
-    VERSION = "1.2"
+    VERSION = "1.3"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
@@ -104,3 +105,17 @@ class VolumeAPI:
         """To the destination's service, synchronous: remove a failed migration's copy."""
         return self._prepare(host, version="1.2").call(
             ctxt, "delete_migration_target", volume_id=volume_id, dest_pool=dest_pool)
+
+    # --- attachments (1.3) -------------------------------------------------------------------
+
+    def export_attachment(self, ctxt, host, attachment_id, connector):
+        """Synchronous: export the volume to the connector for the attachment; returns the
+        connection_info (volume_worker/flows/attach_volume.py)."""
+        return self._prepare(host, version="1.3").call(
+            ctxt, "export_attachment", attachment_id=attachment_id, connector=connector)
+
+    def remove_attachment_export(self, ctxt, host, volume_id, attachment_id, connector):
+        """Synchronous: remove the attachment's export (volume_worker/flows/detach_volume.py)."""
+        return self._prepare(host, version="1.3").call(
+            ctxt, "remove_attachment_export", volume_id=volume_id,
+            attachment_id=attachment_id, connector=connector)

@@ -11,12 +11,7 @@ from common.db import api as db
 bp = flask.Blueprint("volume_actions", __name__)
 
 # Actions of the reference that later issues build; until then a clear 400.
-NOT_YET = {
-    "os-migrate_volume_completion",
-    "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching",
-    "os-roll_detaching", "os-initialize_connection", "os-terminate_connection",
-    "os-force_detach", "os-volume_upload_image", "os-reimage",
-}
+NOT_YET = {"os-migrate_volume_completion", "os-volume_upload_image", "os-reimage"}
 
 # Cinder's parameter_types.boolean: what "true"/"false" may look like in a body.
 BOOLEAN = {"enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
@@ -49,6 +44,22 @@ RETYPE = {"type": "object",
                          "migration_policy": {"type": ["string", "null"],
                                               "enum": ["never", "on-demand", None]}},
           "required": ["new_type"], "additionalProperties": False}
+CONNECTOR = {"type": "object", "properties": {"connector": {"type": "object"}},
+             "required": ["connector"], "additionalProperties": False}
+# Cinder's attach schema: instance_uuid or host_name says what it is attached to.
+ATTACH = {"type": "object",
+          "properties": {"instance_uuid": {"type": ["string", "null"], "maxLength": 36},
+                         "mountpoint": {"type": "string", "maxLength": 255},
+                         "host_name": {"type": ["string", "null"], "maxLength": 255},
+                         "mode": {"type": "string", "enum": ["rw", "ro"]}},
+          "required": ["mountpoint"], "additionalProperties": False}
+DETACH = {"type": "object",
+          "properties": {"attachment_id": {"type": ["string", "null"], "maxLength": 36}},
+          "additionalProperties": False}
+FORCE_DETACH = {"type": "object",
+                "properties": {"attachment_id": {"type": ["string", "null"], "maxLength": 36},
+                               "connector": {"type": ["object", "null"]}},
+                "additionalProperties": False}
 MIGRATE = {"type": "object",
            "properties": {"host": {"type": "string", "minLength": 1, "maxLength": 255},
                           "force_host_copy": BOOLEAN, "lock_volume": BOOLEAN},
@@ -68,6 +79,71 @@ def _actions():
 
 def _requests():
     return flask.current_app.config["volume_requests"]
+
+
+def _attachments():
+    return flask.current_app.config["attachment_requests"]
+
+
+# --- the legacy attach actions (seed 004; api/attachment_requests.py) -------------------------
+
+def _reserve(volume_id, args):
+    schemas.validate(args, EMPTY)
+    _attachments().reserve(ctx(), volume_id)
+    return accepted()
+
+
+def _unreserve(volume_id, args):
+    schemas.validate(args, EMPTY)
+    _attachments().unreserve(ctx(), volume_id)
+    return accepted()
+
+
+def _begin_detaching(volume_id, args):
+    schemas.validate(args, EMPTY)
+    _attachments().begin_detaching(ctx(), volume_id)
+    return accepted()
+
+
+def _roll_detaching(volume_id, args):
+    schemas.validate(args, EMPTY)
+    _attachments().roll_detaching(ctx(), volume_id)
+    return accepted()
+
+
+def _initialize_connection(volume_id, args):
+    schemas.validate(args, CONNECTOR)
+    info = _attachments().initialize_connection(ctx(), volume_id, args["connector"])
+    return reply({"connection_info": info})
+
+
+def _terminate_connection(volume_id, args):
+    schemas.validate(args, CONNECTOR)
+    _attachments().terminate_connection(ctx(), volume_id, args["connector"])
+    return accepted()
+
+
+def _attach(volume_id, args):
+    schemas.validate(args, ATTACH)
+    if not args.get("instance_uuid") and not args.get("host_name"):
+        raise exception.InvalidInput(reason="Invalid request to attach volume to an invalid "
+                                            "target")
+    _attachments().attach(ctx(), volume_id, args.get("instance_uuid"), args.get("host_name"),
+                          args["mountpoint"], args.get("mode", "rw"))
+    return accepted()
+
+
+def _detach(volume_id, args):
+    schemas.validate(args, DETACH)
+    _attachments().detach(ctx(), volume_id, args.get("attachment_id"))
+    return accepted()
+
+
+def _force_detach(volume_id, args):
+    schemas.validate(args, FORCE_DETACH)
+    _attachments().force_detach(ctx(), volume_id, args.get("attachment_id"),
+                                args.get("connector"))
+    return accepted()
 
 
 def _extend(volume_id, args):
@@ -179,9 +255,20 @@ ACTIONS = {
     "os-unmanage": _unmanage,
     "os-retype": _retype,
     "os-migrate_volume": _migrate_volume,
+    "os-reserve": _reserve,
+    "os-unreserve": _unreserve,
+    "os-begin_detaching": _begin_detaching,
+    "os-roll_detaching": _roll_detaching,
+    "os-initialize_connection": _initialize_connection,
+    "os-terminate_connection": _terminate_connection,
+    "os-attach": _attach,
+    "os-detach": _detach,
+    "os-force_detach": _force_detach,
 }
 # Actions clients send with a null body (python-cinderclient: {"os-force_delete": null}).
-NULL_BODY_OK = {"os-force_delete", "os-show_image_metadata", "os-unmanage"}
+NULL_BODY_OK = {"os-force_delete", "os-show_image_metadata", "os-unmanage", "os-reserve",
+                "os-unreserve", "os-begin_detaching", "os-roll_detaching", "os-detach",
+                "os-force_detach"}
 
 
 @bp.post("/volumes/<volume_id>/action")

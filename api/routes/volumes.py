@@ -164,7 +164,11 @@ def create(project_id):
             raise exception.InvalidInput(
                 reason="creating a volume with %s is not supported yet" % unsupported)
     if body.get("multiattach"):
-        raise exception.InvalidInput(reason="multiattach volumes are not supported yet")
+        # Cinder's answer since the request flag gave way to multiattach volume types
+        raise exception.InvalidInput(
+            reason="multiattach parameter has been removed. The default behavior is to use "
+                   "multiattach enabled volume types. Contact your administrator to create a "
+                   "multiattach enabled volume type and use it to create multiattach volumes.")
     volume = _requests().create(
         ctx(), schemas.size_of(size) if size is not None else None,
         name=body.get("name", body.get("display_name")),

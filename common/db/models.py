@@ -492,3 +492,26 @@ class GroupSnapshot(TimestampMixin, Base):
     group_type_id: Mapped[str] = mapped_column(String(36))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class VolumeAttachment(TimestampMixin, Base):
+    """One attachment of a volume to a compute host (Cinder's volume_attachment), with the
+    export the volume service made for it: its connector and connection_info (JSON)."""
+    __tablename__ = "volume_attachment"
+    __table_args__ = (Index("ix_volume_attachment_volume_deleted", "volume_id", "deleted"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(String(36), ForeignKey("volumes.id"))
+    # The volume's project, so attachments are listed per project without a join.
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    instance_uuid: Mapped[str | None] = mapped_column(String(36))
+    attached_host: Mapped[str | None] = mapped_column(String(255))
+    mountpoint: Mapped[str | None] = mapped_column(String(255))
+    attach_status: Mapped[str] = mapped_column(String(255))
+    attach_mode: Mapped[str | None] = mapped_column(String(36))
+    attach_time: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    detach_time: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    connector: Mapped[str | None] = mapped_column(Text)
+    connection_info: Mapped[str | None] = mapped_column(Text)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)

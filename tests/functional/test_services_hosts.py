@@ -267,7 +267,7 @@ def test_capabilities(stack):
                  capabilities_schema.show_backend_capabilities)
     assert caps["namespace"] == "OS::Storage::Capabilities::stack@file"
     assert (caps["volume_backend_name"], caps["vendor_name"], caps["storage_protocol"],
-            caps["driver_version"], caps["pool_name"]) == ("file", "Lamina", "iSCSI", "1.0.0",
+            caps["driver_version"], caps["pool_name"]) == ("file", "Lamina", "local", "1.0.0",
                                                            None)
     assert caps["replication_targets"] == [] and "thin_provisioning" in caps["properties"]
     # the same figures get_pools shows (Tempest's test_compare_volume_stats_values)

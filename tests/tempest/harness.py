@@ -232,8 +232,12 @@ class Deployment:
         }
         self.cluster = cluster.Cluster(
             os.path.join(self.workdir, "lamina"), db_kind="mysql",
-            volume_hosts={"node%d" % (i + 1): {"volume_backend_name": name}
-                          for i, name in enumerate(BACKENDS)},
+            # exported over iSCSI by the machine's tgtd (storage_protocol iSCSI, as Tempest's
+            # default expects), each node keeping its own export records
+            volume_hosts={"node%d" % (i + 1): {
+                "volume_backend_name": name, "target_protocol": "iscsi",
+                "tgt_state_dir": os.path.join(self.workdir, "lamina", "node%d-tgt" % (i + 1))}
+                for i, name in enumerate(BACKENDS)},
             # Cinder's default quotas (cluster.py's own default is unlimited), so the limits
             # and quota tests see what they would see on a Cinder
             conf_defaults={"auth_strategy": "keystone", "quota_volumes": "10",

@@ -6,6 +6,9 @@ Tasks, in order (each has a revert):
   delete_snapshots (cascade) each of the volume's snapshots marked `deleting` with it is
                    removed from storage and its row deleted; revert: those still `deleting`
                    go to `error_deleting` (the volume's own revert says why)
+  remove_exports   (a forced delete of a reserved or attaching volume) the export of each of
+                   its attachments removed and the attachment deleted; revert: nothing to
+                   put back, it only logs
   delete_storage   the driver removes the storage; revert: nothing can bring data back, so it
                    only logs; the first task's revert sets `error_deleting`
   mark_deleted     soft-delete the row, release the pool claim and the workers row in one
@@ -19,6 +22,7 @@ from taskflow.patterns import linear_flow
 
 from common import exception, fault, volume_status
 from common.db import api as db
+from common.db import attachments_api as attachments
 from common.db import models
 from common.db.session import writer
 from volume_worker.flows import common
@@ -74,6 +78,24 @@ class DeleteSnapshots(task.Task):
                     db.worker_release("snapshot", snapshot.id, session=s)
 
 
+class RemoveExports(task.Task):
+    def __init__(self, driver):
+        super().__init__(name="remove_exports")
+        self.driver = driver
+
+    def execute(self, volume):
+        fault.check(FLOW + ".remove_exports")
+        for attachment in attachments.attachments_of_volume(volume.id):
+            if attachment.connection_info:
+                self.driver.terminate_connection(volume, attachments.connector_of(attachment),
+                                                 attachment.id)
+            attachments.attachment_fail(attachment.id, settle_status=False)
+            LOG.info("Attachment %s deleted with its volume %s", attachment.id, volume.id)
+
+    def revert(self, volume, **kwargs):
+        LOG.warning("Exports of volume %s may be partly removed", volume.id)
+
+
 class DeleteStorage(task.Task):
     def __init__(self, driver):
         super().__init__(name="delete_storage")
@@ -108,6 +130,7 @@ def build(driver):
     return linear_flow.Flow(FLOW).add(
         CheckDeleting(name="check_deleting"),
         DeleteSnapshots(driver),
+        RemoveExports(driver),
         DeleteStorage(driver),
         MarkDeleted(name="mark_deleted"),
     )
