@@ -297,21 +297,28 @@ class VolumeRequests:
         db.volume_get(ctx, volume_id)
         return db.volume_update(volume_id, values, metadata=metadata)
 
-    def extend(self, ctx, volume_id, new_size):
+    def extend(self, ctx, volume_id, new_size, attached_ok=False):
+        """attached_ok (3.42): an in-use volume may grow too; it goes back to in-use and
+        the compute service is told (volume_worker/flows/extend_volume.py)."""
         volume = db.volume_get(ctx, volume_id)
         policy.authorize(ctx, "volume:extend", volume)
         refuse_if_frozen(volume.host)
-        if volume.status != "available":
+        allowed = ("available", "in-use") if attached_ok else ("available",)
+        if volume.status == "in-use" and attached_ok:
+            policy.authorize(ctx, "volume:extend_attached_volume", volume)
+        if volume.status not in allowed:
             raise exception.InvalidVolume(
-                reason="Volume status must be 'available' to extend, currently %s."
-                       % volume.status)
+                reason="Volume status must be '%s' to extend, currently %s."
+                       % ("' or '".join(allowed), volume.status))
         if new_size <= volume.size:
             raise exception.InvalidInput(
                 reason="New size for extend must be greater than current size. (current: "
                        "%d, extended: %d)." % (volume.size, new_size))
         with writer() as s:
-            won = db.conditional_update(models.Volume, volume_id, {"status": "extending"},
-                                        {"status": "available", "size": volume.size,
+            won = db.conditional_update(models.Volume, volume_id,
+                                        {"status": "extending",
+                                         "previous_status": volume.status},
+                                        {"status": volume.status, "size": volume.size,
                                          "deleted": False}, session=s)
             if won:
                 # 413 (and the status change rolled back) when over quota
@@ -320,7 +327,7 @@ class VolumeRequests:
                 db.worker_claim("volume", volume_id, "extend",
                                 host=volume.host.split("#")[0], session=s)
         if not won:
-            raise exception.InvalidVolume(reason="Volume status must be 'available' to "
-                                                 "extend; another request changed it.")
+            raise exception.InvalidVolume(reason="Volume status must be '%s' to extend; "
+                                                 "another request changed it." % volume.status)
         self.scheduler_rpcapi.extend_volume(ctx, volume_id, new_size)
         LOG.info("Volume %s extend to %d GiB accepted", volume_id, new_size)

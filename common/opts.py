@@ -12,6 +12,7 @@ def list_opts():
     from common.db import session
     from scheduler import manager as scheduler_manager
     from scheduler import weighers
+    from volume_worker import compute_events
     from volume_worker import manager as volume_manager
     from volume_worker import service as volume_service
     from volume_worker.drivers import base, file, lvm, rbd
@@ -27,6 +28,7 @@ def list_opts():
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),
+        ("nova", compute_events.list_opts()),
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
                                     lvm.lvm_opts, tgt.target_opts)),
     ]

@@ -6,7 +6,6 @@ from api import microversion, schemas
 from api.routes.helpers import accepted, ctx, json_body, reply
 from api.volume_actions import VolumeActions
 from common import exception
-from common.db import api as db
 
 bp = flask.Blueprint("volume_actions", __name__)
 
@@ -149,16 +148,7 @@ def _force_detach(volume_id, args):
 def _extend(volume_id, args):
     schemas.validate(args, schemas.extend_action)
     new_size = schemas.size_of(args["new_size"])
-    volume = db.volume_get(ctx(), volume_id)
-    if volume.status == "in-use":
-        if not microversion.at_least((3, 42)):
-            raise exception.InvalidVolume(reason="Volume status must be 'available' to "
-                                                 "extend, currently in-use.")
-        # 3.42 allows it, but the compute service that must grow the attached disk does
-        # not exist in Lamina yet (attachments arrive with a later issue).
-        raise exception.InvalidVolume(reason="extending an attached (in-use) volume is not "
-                                             "supported yet")
-    _requests().extend(ctx(), volume_id, new_size)
+    _requests().extend(ctx(), volume_id, new_size, attached_ok=microversion.at_least((3, 42)))
     return accepted()
 
 

@@ -308,4 +308,6 @@ def test_3_42_extend_in_use(stack):
     old = action(stack, vid, "os-extend", {"new_size": 2}, version="3.41")
     assert old.status_code == 400 and "available" in old.text
     new = action(stack, vid, "os-extend", {"new_size": 2}, version="3.42")
-    assert new.status_code == 400 and "not supported yet" in new.text
+    assert new.status_code == 202, new.text
+    done = stack.wait_volume(vid, ("in-use", "error_extending"))
+    assert (done["status"], done["size"]) == ("in-use", 2)

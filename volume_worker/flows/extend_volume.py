@@ -1,12 +1,16 @@
-"""extend_volume: grow an `available` volume whose extra capacity the scheduler has claimed.
+"""extend_volume: grow an `available` volume, or an `in-use` one (3.42), whose extra capacity
+the scheduler has claimed. The volume's previous_status says which it was.
 
 Tasks, in order (each has a revert):
   check_extending   the row is `extending` on this host; revert: `error_extending`, release
                     the extra claim and the workers row, tell the user why
   extend_storage    the driver grows the storage; revert: storage cannot be shrunk safely,
                     so it only logs; the status says the extend failed
-  mark_extended     size = new size, `extending` -> `available`, release the workers row
-                    (one transaction); revert: nothing to undo
+  mark_extended     size = new size, `extending` -> `available` (or back to `in-use`),
+                    release the workers row (one transaction); revert: nothing to undo
+  tell_compute      an in-use volume: a volume-extended event to the compute service for
+                    each instance it is attached to (volume_worker/compute_events.py); a
+                    refusal is logged, never undoes the extend; revert: nothing to undo
 """
 
 import logging
@@ -16,8 +20,10 @@ from taskflow.patterns import linear_flow
 
 from common import exception, fault, volume_status
 from common.db import api as db
+from common.db import attachments_api as attachments
 from common.db import models
 from common.db.session import writer
+from volume_worker import compute_events
 from volume_worker.flows import common
 
 LOG = logging.getLogger(__name__)
@@ -64,9 +70,10 @@ class ExtendStorage(task.Task):
 class MarkExtended(task.Task):
     def execute(self, volume, new_size):
         fault.check(FLOW + ".mark_extended")
+        back_to = "in-use" if volume.previous_status == "in-use" else "available"
         with writer() as s:
             won = db.conditional_update(models.Volume, volume.id,
-                                        {"status": "available", "size": new_size},
+                                        {"status": back_to, "size": new_size},
                                         {"status": "extending", "deleted": False}, session=s)
             if not won:
                 raise exception.InvalidVolume(reason="volume %s left `extending`" % volume.id)
@@ -77,11 +84,25 @@ class MarkExtended(task.Task):
         LOG.debug("mark_extended reverted for %s", volume.id)
 
 
+class TellCompute(task.Task):
+    def execute(self, volume):
+        fault.check(FLOW + ".tell_compute")
+        if volume.previous_status != "in-use":
+            return
+        instances = [a.instance_uuid for a in attachments.attachments_of_volume(
+            volume.id, statuses=(attachments.ATTACHED,)) if a.instance_uuid]
+        compute_events.volume_extended(volume.id, instances)
+
+    def revert(self, volume, **kwargs):
+        LOG.debug("tell_compute reverted for %s", volume.id)
+
+
 def build(driver):
     return linear_flow.Flow(FLOW).add(
         CheckExtending(name="check_extending"),
         ExtendStorage(driver),
         MarkExtended(name="mark_extended"),
+        TellCompute(name="tell_compute"),
     )
 
 
