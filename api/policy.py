@@ -71,6 +71,9 @@ _RULES = [
     # volumes
     _op("volume:create", MEMBER, "Create a volume.", [("POST", "/volumes")]),
     _op("volume:get", READER, "Show a volume.", [("GET", V)]),
+    _op("volume_extension:volume_encryption_metadata", READER,
+        "Show a volume's encryption metadata.",
+        [("GET", V + "/encryption"), ("GET", V + "/encryption/{encryption_key}")]),
     _op("volume:get_all", READER, "List volumes or get their summary.",
         [("GET", "/volumes"), ("GET", "/volumes/detail")]),
     _op("volume:update", MEMBER, "Update a volume.", [("PUT", V)]),

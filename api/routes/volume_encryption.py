@@ -17,15 +17,11 @@ from common.db import api as db
 
 bp = flask.Blueprint("volume_encryption", __name__)
 
-# Cinder's rule; until api/policy.py registers it, the rule of the same default (a reader of
-# the volume's project, or an admin) decides.
 RULE = "volume_extension:volume_encryption_metadata"
-FALLBACK_RULE = "volume:get"
 
 
 def _authorize(volume):
-    rule = RULE if RULE in policy.get_enforcer().registered_rules else FALLBACK_RULE
-    policy.authorize(ctx(), rule, volume)
+    policy.authorize(ctx(), RULE, volume)
 
 
 def encryption_metadata(volume):
