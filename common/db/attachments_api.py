@@ -69,10 +69,14 @@ def attachment_get(ctx, attachment_id):
     return attachment
 
 
+def _live_attachment(session, attachment_id):
+    return session.scalars(_live(select(models.VolumeAttachment).where(
+        models.VolumeAttachment.id == attachment_id))).first()
+
+
 def attachment_get_internal(attachment_id):
     with reader() as s:
-        return s.scalars(_live(select(models.VolumeAttachment).where(
-            models.VolumeAttachment.id == attachment_id))).first()
+        return _live_attachment(s, attachment_id)
 
 
 def attachment_get_all(ctx, filters=None, all_projects=False, marker=None, limit=None,
@@ -102,21 +106,6 @@ def attachments_of_volume(volume_id, statuses=LIVE, session=None):
         return list(session.scalars(stmt))
     with reader() as s:
         return list(s.scalars(stmt))
-
-
-def attachments_of_volumes(volume_ids):
-    """{volume id: [attached attachments]} for rendering volumes."""
-    if not volume_ids:
-        return {}
-    with reader() as s:
-        rows = s.scalars(_live(select(models.VolumeAttachment).where(
-            models.VolumeAttachment.volume_id.in_(list(volume_ids)),
-            models.VolumeAttachment.attach_status == ATTACHED))
-            .order_by(models.VolumeAttachment.created_at))
-        found = {}
-        for row in rows:
-            found.setdefault(row.volume_id, []).append(row)
-        return found
 
 
 def attachments_on_host(host):
@@ -182,8 +171,7 @@ def attachment_exported(attachment_id, connector, connection_info):
     connector and connection_info, the volume `attaching`. False when the attachment was
     deleted meanwhile (the caller must remove the export)."""
     with writer() as s:
-        attachment = s.scalars(_live(select(models.VolumeAttachment).where(
-            models.VolumeAttachment.id == attachment_id))).first()
+        attachment = _live_attachment(s, attachment_id)
         if attachment is None:
             return False
         volume = _volume_for_change(s, attachment.volume_id)
@@ -204,8 +192,7 @@ def attachment_complete(attachment_id, instance_uuid=None, mountpoint=None, host
                         mode=None):
     """The compute host has attached it: the attachment `attached`, the volume `in-use`."""
     with writer() as s:
-        attachment = s.scalars(_live(select(models.VolumeAttachment).where(
-            models.VolumeAttachment.id == attachment_id))).first()
+        attachment = _live_attachment(s, attachment_id)
         if attachment is None:
             raise exception.VolumeAttachmentNotFound(attachment_id=attachment_id)
         volume = _volume_for_change(s, attachment.volume_id)
@@ -249,8 +236,7 @@ def attachment_destroy(attachment_id, settle_status=True):
     settle_status=False leaves the volume's status alone (a legacy export removed between
     os-reserve and os-attach: the reservation stays until os-unreserve)."""
     with writer() as s:
-        attachment = s.scalars(_live(select(models.VolumeAttachment).where(
-            models.VolumeAttachment.id == attachment_id))).first()
+        attachment = _live_attachment(s, attachment_id)
         if attachment is None:
             raise exception.VolumeAttachmentNotFound(attachment_id=attachment_id)
         volume = _volume_for_change(s, attachment.volume_id)
@@ -275,8 +261,7 @@ def attachment_clear_export(attachment_id):
     """os-terminate_connection: the export is gone; an attachment that was never completed
     goes with it, an attached one stays until os-detach."""
     with writer() as s:
-        attachment = s.scalars(_live(select(models.VolumeAttachment).where(
-            models.VolumeAttachment.id == attachment_id))).first()
+        attachment = _live_attachment(s, attachment_id)
         if attachment is None:
             return
         if attachment.attach_status == ATTACHED:
