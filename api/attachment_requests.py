@@ -151,7 +151,7 @@ class Attachments:
             connection_info = self._export(ctx, volume, attachment.id, connector)
         except Exception as exc:
             if made:
-                attachments.attachment_fail(attachment.id, settle_status=False)
+                attachments.attachment_fail(attachment.id, keep_reservation=True)
             self._tell(ctx, volume_id, EVENT_ATTACH, "initialize connection", exc)
             raise exception.AttachmentFailed(reason=failure_reason(exc))
         return connection_info

@@ -229,12 +229,12 @@ def _set_attached_mode(session, volume_id, mode):
         row.value = mode
 
 
-def attachment_destroy(attachment_id, settle_status=True):
+def attachment_destroy(attachment_id, keep_reservation=False):
     """The attachment gone (its export already removed); the volume as the remaining
     attachments say. Returns the volume's remaining live attachments.
 
-    settle_status=False leaves the volume's status alone (a legacy export removed between
-    os-reserve and os-attach: the reservation stays until os-unreserve)."""
+    keep_reservation: a volume `attaching` by os-reserve stays so (a legacy export removed
+    between os-reserve and os-attach: the reservation is os-unreserve's to end)."""
     with writer() as s:
         attachment = _live_attachment(s, attachment_id)
         if attachment is None:
@@ -244,15 +244,15 @@ def attachment_destroy(attachment_id, settle_status=True):
                   .where(models.VolumeAttachment.id == attachment_id)
                   .values(deleted=True, deleted_at=utcnow(), detach_time=utcnow(),
                           attach_status=DETACHED, connection_info=None))
-        if not settle_status:
+        if keep_reservation and volume.status == "attaching":
             return attachments_of_volume(volume.id, session=s)
         return _settle_volume(s, volume)
 
 
-def attachment_fail(attachment_id, settle_status=True):
+def attachment_fail(attachment_id, keep_reservation=False):
     """End a failed attach: as attachment_destroy, and no error when it is already gone."""
     try:
-        return attachment_destroy(attachment_id, settle_status=settle_status)
+        return attachment_destroy(attachment_id, keep_reservation=keep_reservation)
     except exception.NotFound:
         return []
 
@@ -269,7 +269,7 @@ def attachment_clear_export(attachment_id):
                       .where(models.VolumeAttachment.id == attachment_id)
                       .values(connection_info=None))
             return
-    attachment_fail(attachment_id, settle_status=False)
+    attachment_fail(attachment_id, keep_reservation=True)
 
 
 def _settle_volume(session, volume):
@@ -315,8 +315,16 @@ def volume_unreserve(volume_id):
     """os-unreserve: `attaching` back to `in-use` or `available`; a no-op otherwise."""
     with writer() as s:
         volume = _volume_for_change(s, volume_id)
-        if volume.status == "attaching":
-            _settle_volume(s, volume)
+        if volume.status != "attaching":
+            return
+        # Cinder's rule: in-use if something is attached, else available (an export made
+        # by os-initialize_connection and never attached does not keep it reserved).
+        attached = any(a.attach_status == ATTACHED
+                       for a in attachments_of_volume(volume_id, session=s))
+        s.execute(update(models.Volume).where(models.Volume.id == volume_id)
+                  .values(status="in-use" if attached else "available",
+                          attach_status="attached" if attached else "detached",
+                          updated_at=utcnow()))
 
 
 def attachment_for_connector(volume_id, connector):

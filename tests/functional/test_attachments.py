@@ -303,3 +303,20 @@ def test_force_delete_of_reserved_volume_removes_its_attachments(stack):
     stack.wait_volume(volume["id"], ("deleted",))
     assert attachments_api.attachments_of_volume(volume["id"]) == []
     assert db.worker_get_all() == []
+
+
+def test_legacy_abandoned_attach_ends_available(stack):
+    """Nova giving up between os-initialize_connection and os-attach, in either order of
+    its clean-up calls: the volume ends `available` with nothing exported."""
+    for first, second in (("os-unreserve", "os-terminate_connection"),
+                          ("os-terminate_connection", "os-unreserve")):
+        volume = _available(stack)
+        vid = volume["id"]
+        assert action(stack, vid, "os-reserve").status_code == 202
+        assert action(stack, vid, "os-initialize_connection",
+                      {"connector": CONNECTOR}).status_code == 200
+        for name in (first, second):
+            args = {"connector": CONNECTOR} if name == "os-terminate_connection" else None
+            assert action(stack, vid, name, args).status_code == 202
+        assert volume_of(stack, vid)["status"] == "available", (first, second)
+        assert attachments_api.attachments_of_volume(vid) == []

@@ -89,7 +89,7 @@ class RemoveExports(task.Task):
             if attachment.connection_info:
                 self.driver.terminate_connection(volume, attachments.connector_of(attachment),
                                                  attachment.id)
-            attachments.attachment_fail(attachment.id, settle_status=False)
+            attachments.attachment_fail(attachment.id)
             LOG.info("Attachment %s deleted with its volume %s", attachment.id, volume.id)
 
     def revert(self, volume, **kwargs):
