@@ -118,8 +118,8 @@ def service_uuid(volume_host):
 def _add_later_volume_fields(body, volume, ctx):
     """The keys microversions after 3.42 add, as Cinder's v3 volume view adds them."""
     if microversion.at_least((3, 48)):
-        # No Lamina back end shares iSCSI targets between volumes (file and rbd export none
-        # yet); 3.69 allows null, which Lamina never needs since it knows.
+        # No Lamina back end shares iSCSI targets between volumes (one tgt target per
+        # attachment; rbd exports nothing); 3.69 allows null, which Lamina never needs.
         body["shared_targets"] = False
         body["service_uuid"] = service_uuid(volume.host)
     if ctx.is_admin and microversion.at_least((3, 61)):
