@@ -19,7 +19,8 @@ run: venv
 	$(BIN)/lamina-aio --data-dir lamina-data --port 8776
 
 # RabbitMQ, MariaDB, PostgreSQL, a single-node Ceph, a Keystone (its own venv, with
-# memcached; deploy/keystone/README.md) and tgtd (iSCSI targets, deploy/tgt/tgt-aio.sh):
+# memcached; deploy/keystone/README.md), tgtd (iSCSI targets, deploy/tgt/tgt-aio.sh) and the
+# LVM commands (deploy/lvm/lvm-tools.sh):
 # started when not running; Debian's rados/rbd bindings linked into the venv (PyPI has none).
 services: venv
 	bash deploy/dev-services.sh start
@@ -29,6 +30,7 @@ services: venv
 	bash deploy/keystone/keystone-aio.sh install
 	bash deploy/keystone/keystone-aio.sh start
 	bash deploy/tgt/tgt-aio.sh start
+	bash deploy/lvm/lvm-tools.sh install
 
 test: venv services
 	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
