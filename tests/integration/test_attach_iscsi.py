@@ -530,3 +530,73 @@ def test_twenty_concurrent_attachment_creates_one_wins(stack, prefix):
     assert disk.read_pattern(0x99, 0, MiB)
     delete_attachment(stack, winner["id"])
     assert targets_under(prefix) == {}
+
+
+# --- an lvm volume, as far as this kernel allows ------------------------------------------------
+
+@pytest.fixture
+def lvm_host(tmp_path):
+    """A VG on a loop device with activation off (tests/integration/test_lvm.py), and the
+    played activation of its LVs (a loop device over an LV's extents at /dev/<vg>/<lv>)."""
+    from tests.integration import test_lvm
+
+    test_lvm._require()
+    host = test_lvm.LVMHost(tmp_path / "lvm")
+    os.makedirs(host.dir)
+    activation = test_lvm.Activation(host)
+    try:
+        host.setup()
+        yield host, activation
+    finally:
+        activation.teardown()
+        host.teardown()
+
+
+def test_lvm_volume_attach_write_detach_reattach_read(make_stack, tmp_path, prefix, lvm_host,
+                                                      late):
+    """An lvm volume made through the API by real LVM commands. This kernel has no
+    device-mapper, so LVM cannot activate the LV: the first attach fails (the LV's node does
+    not exist) and leaves nothing. Then the test plays the activation LVM would do (a loop
+    device over the LV's extents of the PV at /dev/<vg>/<lv>) and from there on everything is
+    real: the API's attachment, the tgt target over the LV, qemu writing 4 MiB, the bytes in
+    the LV's extents, detach, a new attachment reading them back, delete by lvremove."""
+    host, activation = lvm_host
+    stack = make_stack(backends={"lvm": {
+        "volume_driver": "lvm", "volume_group": host.vg,
+        "lvm_conf_dir": os.path.join(host.dir, "etc"),
+        "tgt_state_dir": str(tmp_path / "tgt"), "target_prefix": prefix}})
+    volume = available_volume(stack)
+    name = "volume-" + volume["id"]
+    assert name in host.lvs()
+
+    refused = create_attachment(stack, volume["id"], connector())
+    assert refused.status_code == 500, refused.text
+    assert "the LV is not active" in refused.text
+    assert volume_of(stack, volume["id"])["status"] == "available"
+    assert targets_under(prefix) == {}
+    assert "not active" in messages_for(stack, volume["id"])[0]["user_message"]
+
+    offset = activation.activate(name)
+    first_id, info = attach(stack, volume["id"])
+    assert info["driver_volume_type"] == "iscsi"
+    assert_target(prefix, first_id, info, COMPUTE1, "/dev/%s/%s" % (host.vg, name))
+    disk = compute_client.connect(info, initiator=COMPUTE1)
+    disk.write_pattern(0xE1, 0, 4 * MiB)
+    assert disk.read_pattern(0xE1, 0, 4 * MiB)
+    assert not disk.read_pattern(0xE2, 0, 4 * MiB)
+    with open(host.image, "rb") as pv:  # the bytes are in the LV's extents of the PV
+        pv.seek(offset)
+        assert pv.read(4 * MiB) == b"\xe1" * 4 * MiB
+    assert delete_attachment(stack, first_id) == []
+    assert targets_under(prefix) == {}
+
+    second_id, again = attach(stack, volume["id"])
+    assert again["data"]["auth_password"] != info["data"]["auth_password"]
+    assert compute_client.connect(again, initiator=COMPUTE1).read_pattern(0xE1, 0, 4 * MiB)
+    assert create_attachment(stack, volume["id"], connector("compute2", COMPUTE2)
+                             ).status_code == 400  # lvm volumes are not multiattach
+    delete_attachment(stack, second_id)
+    assert targets_under(prefix) == {}
+    assert stack.request("DELETE", "/volumes/" + volume["id"]).status_code == 202
+    stack.wait_volume(volume["id"], ("deleted",))
+    assert name not in host.lvs()
