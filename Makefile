@@ -50,6 +50,7 @@ bench: venv services
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.rbd
 	$(BIN)/python -m bench.actions
+	$(BIN)/python -m bench.attach
 
 lint: venv
 	$(BIN)/ruff check .
