@@ -95,8 +95,10 @@ class VolumeManager:
 
     def restore_exports(self):
         """Exports of live attachments made before this start: make sure each is there (the
-        target daemon may have restarted with the host), so compute hosts keep working."""
-        for attachment, volume in attachments.attachments_on_host(self.host):
+        target daemon may have restarted with the host), so compute hosts keep working; and
+        the exports of attachments that are gone removed."""
+        live = attachments.attachments_on_host(self.host)
+        for attachment, volume in live:
             try:
                 self.driver.ensure_export(volume, attachments.connector_of(attachment),
                                           attachment.id,
@@ -104,6 +106,10 @@ class VolumeManager:
             except Exception:
                 LOG.exception("Could not restore the export of volume %s for attachment %s",
                               volume.id, attachment.id)
+        try:
+            self.driver.remove_stale_exports(attachments.live_attachment_ids)
+        except Exception:
+            LOG.exception("Could not remove the exports of attachments that are gone")
 
     def reap_lost_operations(self):
         """Operations owned here with no flow queued or running, older than the timeout:

@@ -120,6 +120,16 @@ def attachments_on_host(host):
         return [(attachment, volume) for attachment, volume in s.execute(stmt)]
 
 
+def live_attachment_ids(attachment_ids):
+    """Which of these attachments are still live (any host)."""
+    ids = list(attachment_ids)
+    if not ids:
+        return set()
+    with reader() as s:
+        return set(s.scalars(_live(select(models.VolumeAttachment.id).where(
+            models.VolumeAttachment.id.in_(ids)))))
+
+
 def _volume_for_change(session, volume_id):
     volume = volume_get_locked(session, volume_id)
     if volume is None:

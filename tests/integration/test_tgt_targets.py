@@ -503,3 +503,24 @@ def test_tgt_aio_script_and_exports_across_a_tgtd_restart(tmp_path, private_tgtd
     assert compute_client.connect(connection, COMPUTE).read_pattern(0x3C, 0, 4 * MiB)
     driver.terminate_connection(volume, connector, attachment)
     assert driver.target.exports() == set()
+
+
+def test_stale_exports_removed_live_ones_kept(driver, exports):
+    """At start the volume service removes the exports of attachments that are gone (an
+    attach whose caller gave up mid-export); the live ones, and names it did not make, stay."""
+    volume = new_volume(driver)
+    live, gone = exports(), exports()
+    for attachment_id in (live, gone):
+        driver.initialize_connection(volume, {"initiator": COMPUTE}, attachment_id)
+    asked = []
+
+    def still_live(names):
+        asked.append(set(names))
+        return {live}
+
+    driver.remove_stale_exports(still_live)
+    assert asked == [{live, gone}]
+    targets = shown_targets()
+    assert "iqn.2010-10.org.openstack:" + live in targets
+    assert "iqn.2010-10.org.openstack:" + gone not in targets
+    assert driver.target.recorded(live) and not driver.target.recorded(gone)

@@ -112,6 +112,11 @@ class VolumeDriver(abc.ABC):
         and credentials, so compute hosts keep working across a restart of the service or
         of the target daemon."""
 
+    def remove_stale_exports(self, live_attachments):
+        """At start, after ensure_export of the live ones: remove the exports this back end
+        made for attachments that no longer exist. live_attachments(ids) -> the ids of those
+        that still exist. Drivers that export nothing skip it."""
+
     def _unsupported(self, what):
         from common import exception
 

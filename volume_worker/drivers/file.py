@@ -200,6 +200,9 @@ class FileDriver(base.VolumeDriver):
         if self._iscsi or self.target.recorded(attachment_id):
             self.target.remove_export(self._export_name(attachment_id))
 
+    def remove_stale_exports(self, live_attachments):
+        self.target.remove_exports_except(live_attachments)
+
     def ensure_export(self, volume, connector, attachment_id, connection_info):
         if (connection_info or {}).get("driver_volume_type") != "iscsi":
             return  # a local connection is the file itself: nothing to restore

@@ -167,6 +167,26 @@ class TgtTarget:
         """Whether this host made an export of that name (and has not removed it)."""
         return os.path.exists(self._state_path(export_name))
 
+    def recorded_exports(self):
+        """Names of the exports this host has made and not removed (its state files)."""
+        try:
+            names = os.listdir(self.configuration.tgt_state_dir)
+        except FileNotFoundError:
+            return set()
+        return {n[:-len(".json")] for n in names if n.endswith(".json")}
+
+    def remove_exports_except(self, is_live):
+        """Remove the exports this host made whose attachment is gone (an attach whose
+        caller gave up while the export was being made; a detach the service did not
+        finish). is_live(names) -> the names still wanted; back ends sharing the state
+        directory keep each other's. Returns the names removed."""
+        recorded = self.recorded_exports()
+        stale = recorded - set(is_live(recorded))
+        for name in sorted(stale):
+            LOG.warning("Removing export %s: no live attachment holds it", name)
+            self.remove_export(name)
+        return stale
+
     def _drop_state(self, export_name):
         try:
             os.unlink(self._state_path(export_name))
