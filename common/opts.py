@@ -7,6 +7,10 @@ def list_opts():
     from api import auth, volume_requests
     from api import service as api_service
     from api.routes import helpers
+    from backup_worker import engine as backup_engine
+    from backup_worker.chunkstore import base as chunkstore_base
+    from backup_worker.chunkstore import posix as chunkstore_posix
+    from backup_worker.chunkstore import rados as chunkstore_rados
     from common import fault, quota, rpc, service
     from common.db import api as db_api
     from common.db import session
@@ -31,4 +35,6 @@ def list_opts():
         ("nova", compute_events.list_opts()),
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
                                     lvm.lvm_opts, tgt.target_opts)),
+        ("backup", itertools.chain(backup_engine.engine_opts, chunkstore_base.chunkstore_opts,
+                                   chunkstore_posix.posix_opts, chunkstore_rados.rados_opts)),
     ]

@@ -1,0 +1,693 @@
+"""Backup and restore of a volume's data into a chunk store.
+
+A volume is cut into fixed-size chunks (`backup_chunk_size`). A backup's manifest lists every
+chunk of the volume: the digest of a stored chunk, or None for a hole (all zeros or never
+allocated), so each backup restores on its own whatever happens to its parent. A manifest
+slot holds one reference on its chunk; deleting a backup drops them and the store removes the
+chunks nobody references any more, so any backup of a chain can be deleted.
+
+Incremental backups, given the parent's manifest:
+- with `changed_ranges` (rbd diff between the parent's snapshot and this one), only the
+  chunks that changed are read; the others are the parent's entries;
+- without it (files, block devices), every allocated chunk is read and hashed, and only the
+  chunks whose digest the repository does not hold yet (in particular: that differ from the
+  parent's) are compressed and written.
+
+The work runs as a pipeline: reads on an I/O pool, hashing and compression on a CPU pool
+(hashlib, zlib and zstandard release the GIL, so the pool uses every core), writes on an I/O
+pool, with at most a few chunks per worker in flight, so memory stays bounded whatever the
+volume size.
+
+Volume data goes through a reader and a writer (the interface below): files and block
+devices (FileReader, FileWriter) and RBD images (RBDReader, RBDWriter). The service opens
+them through the attach path's connector and hands them here."""
+
+import collections
+import concurrent.futures
+import ctypes
+import ctypes.util
+import dataclasses
+import errno
+import logging
+import os
+import stat
+import threading
+import time
+
+from oslo_config import cfg
+
+from backup_worker.chunkstore import base as chunk_base
+from common import exception
+
+LOG = logging.getLogger(__name__)
+MiB = 1024 * 1024
+
+engine_opts = [
+    cfg.IntOpt("backup_chunk_size", default=4 * MiB, min=64 * 1024,
+               help="Bytes of volume data per chunk. Incremental backups keep their parent's "
+                    "chunk size. Smaller chunks make incrementals finer and manifests larger."),
+    cfg.IntOpt("backup_workers", default=0, min=0,
+               help="Threads in each of the read, compress and write pools of one backup or "
+                    "restore (0: one per core). About three chunks per worker are in memory "
+                    "at once."),
+    cfg.IntOpt("backup_progress_chunks", default=32, min=1,
+               help="Report a backup's or restore's progress at most once per this many "
+                    "chunks (and at the end)."),
+]
+
+CONF = cfg.CONF
+CONF.register_opts(engine_opts, group="backup")
+
+MANIFEST_FORMAT = 1
+
+
+class RestoreTargetTooSmall(exception.InvalidVolume):
+    message = "Invalid volume: the backup holds %(backup_size)d bytes, the target only %(size)d."
+
+
+# --- volume access ---------------------------------------------------------------------------
+
+class VolumeReader:
+    """What a backup reads. `size` in bytes; `read` returns exactly `length` bytes."""
+
+    size = 0
+
+    def read(self, offset, length):
+        raise NotImplementedError
+
+    def allocated_ranges(self):
+        """[(offset, length)] holding data, or None when unknown (everything is read)."""
+        return None
+
+    def changed_ranges(self, since):
+        """[(offset, length)] changed since the point `since` names (a snapshot), or None
+        when this reader cannot tell (the engine then compares block hashes)."""
+        return None
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class VolumeWriter:
+    """What a restore writes. `fresh`: the target is known to read as zeros (a new sparse
+    file, a new image), so holes need no work."""
+
+    size = 0
+    fresh = False
+
+    def write(self, offset, data):
+        raise NotImplementedError
+
+    def punch_hole(self, offset, length):
+        """Make the range read as zeros, deallocated where the target can."""
+        raise NotImplementedError
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _device_size(fd):
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISBLK(mode):
+        return os.lseek(fd, 0, os.SEEK_END)
+    return os.fstat(fd).st_size
+
+
+class FileReader(VolumeReader):
+    """A regular file or a block device."""
+
+    def __init__(self, path):
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+        self.size = _device_size(self._fd)
+
+    def read(self, offset, length):
+        data = os.pread(self._fd, length, offset)
+        if len(data) == length:
+            return data
+        pieces = [data]
+        got = len(data)
+        while got < length:
+            piece = os.pread(self._fd, length - got, offset + got)
+            if not piece:  # past the end: the rest reads as zeros
+                pieces.append(bytes(length - got))
+                break
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
+
+    def allocated_ranges(self):
+        """Data extents by SEEK_DATA/SEEK_HOLE; None where the file system has no such idea."""
+        ranges = []
+        offset = 0
+        try:
+            while offset < self.size:
+                try:
+                    start = os.lseek(self._fd, offset, os.SEEK_DATA)
+                except OSError as exc:
+                    if exc.errno == errno.ENXIO:  # only a hole remains
+                        break
+                    raise
+                end = min(os.lseek(self._fd, start, os.SEEK_HOLE), self.size)
+                ranges.append((start, end - start))
+                offset = end
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTTY):
+                return None
+            raise
+        return ranges
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+_libc = None
+
+
+def _fallocate(fd, mode, offset, length):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    if _libc.fallocate(fd, mode, offset, length) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+class FileWriter(VolumeWriter):
+    """An existing file or block device (`FileWriter(path)`), or a new sparse file of a
+    given size (`FileWriter.create(path, size)`)."""
+
+    def __init__(self, path, fresh=False):
+        self.path = path
+        self.fresh = fresh
+        self._fd = os.open(path, os.O_RDWR)
+        self.size = _device_size(self._fd)
+        self._can_punch = True
+
+    @classmethod
+    def create(cls, path, size):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+        return cls(path, fresh=True)
+
+    def write(self, offset, data):
+        with memoryview(data) as view:
+            written = 0
+            while written < len(view):
+                written += os.pwrite(self._fd, view[written:], offset + written)
+
+    def punch_hole(self, offset, length):
+        length = min(length, self.size - offset)
+        if length <= 0:
+            return
+        if self._can_punch:
+            try:
+                _fallocate(self._fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset,
+                           length)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    raise
+                self._can_punch = False  # e.g. an old kernel's block device: write zeros
+        zeros = bytes(min(length, 4 * MiB))
+        end = offset + length
+        while offset < end:
+            piece = min(len(zeros), end - offset)
+            self.write(offset, zeros[:piece] if piece < len(zeros) else zeros)
+            offset += piece
+
+    def flush(self):
+        os.fsync(self._fd)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class RBDReader(VolumeReader):
+    """An open rbd.Image (at the snapshot being backed up). librbd releases the GIL in
+    read, so the read pool's threads overlap their round trips to the OSDs."""
+
+    def __init__(self, image):
+        self.image = image
+        self.size = image.size()
+
+    def read(self, offset, length):
+        data = self.image.read(offset, length)
+        return data if len(data) == length else data + bytes(length - len(data))
+
+    def _extents(self, since, only_existing):
+        ranges = []
+
+        def collect(offset, length, exists):
+            if exists or not only_existing:
+                ranges.append((offset, length))
+            return 0
+
+        self.image.diff_iterate(0, self.size, since, collect, include_parent=True,
+                                whole_object=True)
+        return ranges
+
+    def allocated_ranges(self):
+        return self._extents(None, only_existing=True)
+
+    def changed_ranges(self, since):
+        if since is None:
+            return None
+        # discarded ranges (exists False) changed too: re-read, they become holes
+        return self._extents(since, only_existing=False)
+
+
+class RBDWriter(VolumeWriter):
+    def __init__(self, image, fresh=False):
+        self.image = image
+        self.size = image.size()
+        self.fresh = fresh
+
+    def write(self, offset, data):
+        self.image.write(bytes(data), offset)
+
+    def punch_hole(self, offset, length):
+        length = min(length, self.size - offset)
+        if length > 0:
+            self.image.discard(offset, length)
+
+    def flush(self):
+        self.image.flush()
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Stats:
+    chunks: int = 0          # slots in the manifest
+    holes: int = 0           # zero or unallocated chunks (not stored)
+    read: int = 0            # chunks read from the volume (backup) or the store (restore)
+    new: int = 0             # chunks this backup compressed and wrote
+    reused: int = 0          # chunks the repository already held (parent's or duplicates)
+    bytes_read: int = 0
+    bytes_stored: int = 0    # encoded bytes written to the store
+    seconds: float = 0.0
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class _Progress:
+    """Calls callback(percent) at most once per `every` chunks, in increasing order."""
+
+    def __init__(self, total, every, callback):
+        self.total = max(total, 1)
+        self.every = every
+        self.callback = callback
+        self._done = 0
+        self._last = 0
+        self._reported = -1.0
+        self._lock = threading.Lock()
+        self._report_lock = threading.Lock()
+
+    def step(self, count=1):
+        if self.callback is None:
+            return
+        with self._lock:
+            self._done += count
+            if self._done - self._last < self.every and self._done < self.total:
+                return
+            self._last = self._done
+            percent = round(100.0 * self._done / self.total, 1)
+        self._report(percent)
+
+    def finish(self):
+        if self.callback is not None:
+            self._report(100.0)
+
+    def _report(self, percent):
+        with self._report_lock:
+            if percent > self._reported:
+                self._reported = percent
+                self.callback(percent)
+
+
+class _Pipeline:
+    """Items go through stages, each stage on its own thread pool; a stage returns the next
+    stage's input, or None when the item is done. At most `depth` items are in flight, so a
+    fast reader cannot fill memory ahead of a slow store. The first error stops the feeding;
+    items in flight drain without further work and join() raises it."""
+
+    def __init__(self, stages, depth):
+        self._stages = stages
+        self._slots = threading.Semaphore(depth)
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self.error = None
+
+    def submit(self, item):
+        self._slots.acquire()
+        if self.error is not None:
+            self._slots.release()
+            raise self.error
+        with self._cond:
+            self._in_flight += 1
+        self._schedule(0, item)
+
+    def _schedule(self, index, item):
+        try:
+            self._stages[index][0].submit(self._run, index, item)
+        except BaseException as exc:  # a pool shut down under us
+            self._fail(exc)
+            self._done()
+
+    def _run(self, index, item):
+        result = None
+        if self.error is None:
+            try:
+                result = self._stages[index][1](item)
+            except BaseException as exc:
+                self._fail(exc)
+        if result is not None and self.error is None and index + 1 < len(self._stages):
+            self._schedule(index + 1, result)
+        else:
+            self._done()
+
+    def _fail(self, exc):
+        with self._cond:
+            if self.error is None:
+                self.error = exc
+
+    def _done(self):
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+        self._slots.release()
+
+    def join(self):
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0)
+        if self.error is not None:
+            raise self.error
+
+
+class _Pools:
+    """The read, cpu and write pools of one operation."""
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.read = concurrent.futures.ThreadPoolExecutor(workers, "backup-read")
+        self.cpu = concurrent.futures.ThreadPoolExecutor(workers, "backup-cpu")
+        self.write = concurrent.futures.ThreadPoolExecutor(workers, "backup-write")
+
+    @property
+    def depth(self):
+        return 3 * self.workers
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        for pool in (self.read, self.cpu, self.write):
+            pool.shutdown(wait=True)
+
+
+def _chunk_indexes(ranges, chunk_size, count):
+    """Indexes of the chunks that the byte ranges touch."""
+    touched = set()
+    for offset, length in ranges:
+        if length <= 0:
+            continue
+        first = offset // chunk_size
+        last = min((offset + length - 1) // chunk_size, count - 1)
+        touched.update(range(first, last + 1))
+    return touched
+
+
+class BackupEngine:
+    def __init__(self, store, chunk_size=None, workers=None, progress_every=None):
+        conf = CONF.backup
+        self.store = store
+        self.chunk_size = chunk_size or conf.backup_chunk_size
+        self.workers = workers or conf.backup_workers or os.cpu_count() or 1
+        self.progress_every = progress_every or conf.backup_progress_chunks
+
+    # --- backup ------------------------------------------------------------------------------
+
+    def backup(self, reader, backup_id, parent_id=None, snapshot=None, since=None,
+               progress=None, metadata=None):
+        """Back up what `reader` reads as `backup_id`; incremental over `parent_id` when
+        given. `snapshot` names the point in time the reader reads (kept in the manifest:
+        the next incremental's `since`, which defaults to the parent's). Returns the manifest
+        written; on failure every reference taken is dropped again and no manifest exists."""
+        chunk_base.check_backup_id(backup_id)
+        started = time.monotonic()
+        parent = self.store.get_manifest(parent_id) if parent_id else None
+        chunk_size = parent["chunk_size"] if parent else self.chunk_size
+        size = reader.size
+        count = -(-size // chunk_size)
+        parent_chunks = parent["chunks"] if parent else []
+        if parent and since is None:
+            since = parent.get("snapshot")
+
+        chunks = [None] * count
+        stats = Stats(chunks=count)
+        taken = collections.Counter()  # references this backup holds, dropped on failure
+        taken_lock = threading.Lock()
+        meter = _Progress(count, self.progress_every, progress)
+
+        def chunk_length(index):
+            return min(chunk_size, size - index * chunk_size)
+
+        def parent_entry_usable(index):
+            # a parent's last chunk that was shorter (the volume grew since) must be read
+            return (index < len(parent_chunks)
+                    and (index + 1) * chunk_size <= min(size, parent["size"]))
+
+        allocated = reader.allocated_ranges()
+        to_read = (set(range(count)) if allocated is None
+                   else _chunk_indexes(allocated, chunk_size, count))
+        changed = reader.changed_ranges(since) if parent and since is not None else None
+        reuse = {}
+        if changed is not None:
+            changed_indexes = _chunk_indexes(changed, chunk_size, count)
+            reuse = {i: parent_chunks[i] for i in range(count)
+                     if i not in changed_indexes and parent_entry_usable(i)}
+            to_read -= set(reuse)
+
+        try:
+            to_read |= self._take_parent_entries(reuse, chunks, taken, stats)
+            zero_chunk = bytes(chunk_size)
+
+            def read_stage(index):
+                data = reader.read(index * chunk_size, chunk_length(index))
+                return index, data
+
+            def hash_stage(item):
+                index, data = item
+                zeros = zero_chunk if len(data) == chunk_size else bytes(len(data))
+                with taken_lock:
+                    stats.read += 1
+                    stats.bytes_read += len(data)
+                if data == zeros:
+                    with taken_lock:
+                        stats.holes += 1
+                    meter.step()
+                    return None
+                digest = chunk_base.digest_of(data)
+                chunks[index] = digest
+                # the reference first: from here on no delete can remove this chunk
+                self.store.incref(digest)
+                with taken_lock:
+                    taken[digest] += 1
+                if self.store.exists(digest):
+                    with taken_lock:
+                        stats.reused += 1
+                    meter.step()
+                    return None
+                return digest, self.store.codec.encode(data)
+
+            def write_stage(item):
+                digest, blob = item
+                written = self.store.put_encoded(digest, blob)
+                with taken_lock:
+                    if written:
+                        stats.new += 1
+                        stats.bytes_stored += written
+                    else:
+                        stats.reused += 1  # a concurrent backup stored it first
+                meter.step()
+                return None
+
+            holes = count - len(to_read) - len(reuse)
+            stats.holes += holes
+            meter.step(holes + len(reuse))
+            with _Pools(self.workers) as pools:
+                pipeline = _Pipeline([(pools.read, read_stage), (pools.cpu, hash_stage),
+                                      (pools.write, write_stage)], pools.depth)
+                try:
+                    for index in sorted(to_read):
+                        pipeline.submit(index)
+                finally:
+                    pipeline.join()
+            stats.seconds = round(time.monotonic() - started, 3)
+            manifest = {
+                "format": MANIFEST_FORMAT, "backup_id": backup_id, "parent_id": parent_id,
+                "snapshot": snapshot, "size": size, "chunk_size": chunk_size,
+                "chunks": chunks, "compression": self.store.codec.compression,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "stats": stats.as_dict(), "metadata": metadata or {},
+            }
+            self.store.sync()  # chunks and counts durable before a manifest names them
+            self.store.put_manifest(backup_id, manifest)
+        except BaseException:
+            self._drop_references(backup_id, taken)
+            raise
+        meter.finish()
+        LOG.info("Backup %s: %d chunks, %d new, %d reused, %d holes, %.1f s", backup_id,
+                 stats.chunks, stats.new, stats.reused, stats.holes, stats.seconds)
+        return manifest
+
+    def _take_parent_entries(self, reuse, chunks, taken, stats):
+        """Reference the parent's chunks for the ranges that did not change. A chunk that is
+        gone (the parent deleted meanwhile) comes back into the read set."""
+        wanted = collections.Counter(d for d in reuse.values() if d)
+        counts = self.store.incref_many(dict(wanted)) if wanted else {}
+        taken.update(wanted)
+        # only a count no higher than ours can mean the chunk went (nobody else holds it)
+        missing = {d for d, n in counts.items() if n <= wanted[d] and not self.store.exists(d)}
+        reread = {index for index, digest in reuse.items() if digest in missing}
+        if missing:
+            LOG.warning("%d chunks of the parent backup are gone: reading them again",
+                        len(missing))
+            dropped = {d: wanted[d] for d in missing}
+            self.store.decref_many(dropped)  # the re-read takes its own references
+            taken.subtract(dropped)
+        for index in reread:
+            del reuse[index]
+        for index, digest in reuse.items():
+            if digest is None:
+                stats.holes += 1
+            else:
+                chunks[index] = digest
+                stats.reused += 1
+        return reread
+
+    def _drop_references(self, backup_id, taken):
+        held = {digest: n for digest, n in taken.items() if n > 0}
+        if not held:
+            return
+        try:
+            self.store.decref_many(held)
+        except Exception:  # the original failure matters more; the counts leak (safe)
+            LOG.exception("Backup %s failed and its chunk references could not be dropped",
+                          backup_id)
+
+    # --- restore -----------------------------------------------------------------------------
+
+    def restore(self, backup_id, writer, progress=None):
+        """Write the backup onto `writer` (at least as large); every chunk verified. A
+        corrupt or missing chunk raises CorruptChunk: the target is then half-written and
+        the caller must mark it so. Returns the Stats."""
+        started = time.monotonic()
+        manifest = self.store.get_manifest(backup_id)
+        size, chunk_size, chunks = manifest["size"], manifest["chunk_size"], manifest["chunks"]
+        if writer.size < size:
+            raise RestoreTargetTooSmall(backup_size=size, size=writer.size)
+        stats = Stats(chunks=len(chunks))
+        meter = _Progress(len(chunks), self.progress_every, progress)
+        lock = threading.Lock()
+        codec = self.store.codec
+
+        def fetch_stage(index):
+            return index, self.store.get_encoded(chunks[index])
+
+        def decode_stage(item):
+            index, blob = item
+            data = codec.decode(chunks[index], blob)
+            expected = min(chunk_size, size - index * chunk_size)
+            if len(data) != expected:
+                raise chunk_base.CorruptChunk(chunks[index], "%d bytes where slot %d holds %d"
+                                              % (len(data), index, expected))
+            return index, data
+
+        def write_stage(item):
+            index, data = item
+            writer.write(index * chunk_size, data)
+            with lock:
+                stats.read += 1
+                stats.bytes_read += len(data)
+            meter.step()
+            return None
+
+        holes = [i for i, digest in enumerate(chunks) if digest is None]
+        stats.holes = len(holes)
+        if not writer.fresh:
+            for start, length in _runs(holes, chunk_size, size):
+                writer.punch_hole(start, length)
+            if writer.size > size:
+                writer.punch_hole(size, writer.size - size)
+        meter.step(len(holes))
+        with _Pools(self.workers) as pools:
+            pipeline = _Pipeline([(pools.read, fetch_stage), (pools.cpu, decode_stage),
+                                  (pools.write, write_stage)], pools.depth)
+            try:
+                for index, digest in enumerate(chunks):
+                    if digest is not None:
+                        pipeline.submit(index)
+            finally:
+                pipeline.join()
+        writer.flush()
+        meter.finish()
+        stats.seconds = round(time.monotonic() - started, 3)
+        LOG.info("Restored backup %s: %d chunks, %d holes, %.1f s", backup_id, stats.chunks,
+                 stats.holes, stats.seconds)
+        return stats
+
+    # --- delete ------------------------------------------------------------------------------
+
+    def delete(self, backup_id):
+        """Delete a backup: its manifest, then its references; chunks no other backup uses go.
+        The manifest goes first, so a crash in between leaks references (space, safe) rather
+        than leaving a manifest naming deleted chunks."""
+        manifest = self.store.get_manifest(backup_id)
+        counts = collections.Counter(d for d in manifest["chunks"] if d)
+        self.store.delete_manifest(backup_id)
+        left = self.store.decref_many(dict(counts)) if counts else {}
+        removed = sum(1 for n in left.values() if n == 0)
+        LOG.info("Deleted backup %s: %d chunks referenced, %d removed", backup_id,
+                 len(counts), removed)
+        return removed
+
+
+def _runs(indexes, chunk_size, size):
+    """Consecutive chunk indexes as (offset, length) byte ranges, clipped to size."""
+    runs = []
+    for index in indexes:
+        start = index * chunk_size
+        end = min(start + chunk_size, size)
+        if runs and runs[-1][0] + runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], end - runs[-1][0])
+        else:
+            runs.append((start, end - start))
+    return runs
