@@ -291,6 +291,31 @@ def test_legacy_actions_attach_detach_reattach(stack, prefix):
     assert volume_of(stack, vid)["status"] == "available"
 
 
+def test_front_end_qos_specs_are_in_the_connection_info(stack, prefix, late):
+    """QoS specs the compute host applies (consumer front-end or both) come with the
+    connection_info, as Cinder hands them out; back-end specs stay with the storage."""
+    expected = {"front-end": {"total_iops_sec": "500", "read_bytes_sec": "1048576"},
+                "both": {"total_iops_sec": "500", "read_bytes_sec": "1048576"},
+                "back-end": None}
+    for consumer, wanted in expected.items():
+        resp = stack.request("POST", "/qos-specs", {"qos_specs": {
+            "name": "qos-" + consumer, "consumer": consumer, "total_iops_sec": "500",
+            "read_bytes_sec": "1048576"}})
+        assert resp.status_code == 200, resp.text
+        specs_id = resp.json()["qos_specs"]["id"]
+        vtype = stack.request("POST", "/types", {"volume_type": {
+            "name": "with-" + consumer}}).json()["volume_type"]
+        associate = stack.request("GET", "/qos-specs/%s/associate?vol_type_id=%s"
+                                  % (specs_id, vtype["id"]))
+        assert associate.status_code == 202, associate.text
+        volume = available_volume(stack, volume_type=vtype["id"])
+        attachment_id, info = attach(stack, volume["id"])
+        assert info["data"]["qos_specs"] == wanted, consumer
+        assert compute_client.connect(info, COMPUTE1).read_pattern(0, 0, MiB)
+        delete_attachment(stack, attachment_id)
+    assert targets_under(prefix) == {}
+
+
 # --- who may log in ---------------------------------------------------------------------------
 
 def test_wrong_or_no_chap_and_another_initiator_are_refused(stack, prefix, late):
