@@ -534,6 +534,25 @@ def test_tgt_not_reachable(make_stack, tmp_path, prefix):
     assert "tgtd is not running" in messages[0]["user_message"]
 
 
+def test_detach_while_tgtd_does_not_answer_keeps_the_attachment(stack, prefix, late):
+    """The target cannot be removed: the attachment stays (the compute host may still use
+    it), the volume in-use, a user message; the detach succeeds once tgtd answers again.
+    (tgtd "goes away" by pointing the back end at a control port nobody listens on.)"""
+    volume = available_volume(stack)
+    attachment_id, info = attach(stack, volume["id"])
+    stack.override("tgt_control_port", NO_DAEMON_CONTROL_PORT, group="file")
+    resp = stack.request("DELETE", "/attachments/" + attachment_id, version=V)
+    assert resp.status_code == 500 and "Unable to detach" in resp.text, resp.text
+    assert volume_of(stack, volume["id"])["status"] == "in-use"
+    assert list(targets_under(prefix)) == [attachment_id]
+    assert compute_client.connect(info, COMPUTE1).read_pattern(0, 0, MiB)
+    assert "tgtd is not running" in messages_for(stack, volume["id"])[0]["user_message"]
+    stack.override("tgt_control_port", 0, group="file")
+    assert delete_attachment(stack, attachment_id) == []
+    assert targets_under(prefix) == {}
+    assert volume_of(stack, volume["id"])["status"] == "available"
+
+
 # --- races ------------------------------------------------------------------------------------
 
 def test_twenty_concurrent_attachment_creates_one_wins(stack, prefix):
