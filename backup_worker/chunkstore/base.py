@@ -41,6 +41,7 @@ COMPRESSIONS = {"none": 0, "zlib": 1, "zstd": 2}
 _COMPRESSION_NAMES = {v: k for k, v in COMPRESSIONS.items()}
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 _BACKUP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+_SAMPLE = 16 * 1024
 
 
 class CorruptChunk(exception.LaminaException):
@@ -109,9 +110,29 @@ class Codec:
             return zlib.compress(data, 6 if self.level is None else max(0, min(self.level, 9)))
         return None
 
+    def _looks_incompressible(self, data):
+        """Compress three 16 KiB samples at the fastest level: random or already compressed
+        data (most of a volume full of media or encrypted blocks) then skips the codec,
+        which on such data costs seconds per GiB (zlib: ~20 MB/s a core) for nothing."""
+        if len(data) < 4 * _SAMPLE:
+            return False
+        view = memoryview(data)
+        middle = len(data) // 2
+        samples = b"".join((view[:_SAMPLE], view[middle:middle + _SAMPLE], view[-_SAMPLE:]))
+        if self.compression == "zstd":
+            probe = getattr(self._local, "zstd_probe", None)
+            if probe is None:
+                probe = self._local.zstd_probe = _zstd().ZstdCompressor(level=1)
+            packed = probe.compress(samples)
+        else:
+            packed = zlib.compress(samples, 1)
+        return len(packed) >= 0.97 * len(samples)
+
     def encode(self, data):
-        payload = self._compress(data)
         compression = self.compression
+        if compression != "none" and self._looks_incompressible(data):
+            return _HEADER.pack(_MAGIC, COMPRESSIONS["none"], len(data)) + data
+        payload = self._compress(data)
         if payload is None or len(payload) >= len(data):
             payload, compression = data, "none"
         return _HEADER.pack(_MAGIC, COMPRESSIONS[compression], len(data)) + payload

@@ -141,7 +141,14 @@ class PosixChunkStore(base.ChunkStore):
             # autocommit mode: the transactions below are explicit (BEGIN IMMEDIATE)
             db = sqlite3.connect(self._db_path, timeout=60, isolation_level=None,
                                  check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            # under the lock: switching a database to WAL fails ("database is locked") while
+            # another connection is inside a transaction
+            with self._thread_lock:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
             # NORMAL: a commit survives a crash of the process; sync() checkpoints before a
             # manifest is written, so a power loss cannot lose a count a manifest relies on.
             db.execute("PRAGMA synchronous=%s" % ("NORMAL" if self.fsync else "OFF"))
