@@ -67,7 +67,10 @@ def _ceph_string(value):
 
 
 class RadosChunkStore(base.ChunkStore):
-    def __init__(self, pool=None, compression=None, compression_level=None, client=None):
+    def __init__(self, pool=None, compression=None, compression_level=None, client=None,
+                 namespace=None):
+        """`client`: a connected rados.Rados to use (else one is made from [backup]);
+        `namespace`: a RADOS namespace inside the pool (separate repositories, tests)."""
         super().__init__(compression, compression_level)
         self._rados = _import_rados()
         conf = CONF.backup
@@ -76,6 +79,8 @@ class RadosChunkStore(base.ChunkStore):
         self._client = client if client is not None else self._connect()
         try:
             self._ioctx = self._client.open_ioctx(self.pool)
+            if namespace:
+                self._ioctx.set_namespace(namespace)
         except Exception as exc:
             self.close()
             raise exception.LaminaException("cannot open Ceph pool %s: %s" % (self.pool, exc))
