@@ -19,8 +19,9 @@ pool, with at most a few chunks per worker in flight, so memory stays bounded wh
 volume size.
 
 Volume data goes through a reader and a writer (the interface below): files and block
-devices (FileReader, FileWriter) and RBD images (RBDReader, RBDWriter). The service opens
-them through the attach path's connector and hands them here."""
+devices (FileReader, FileWriter, with SEEK_DATA/SEEK_HOLE and hole punching), RBD images
+(RBDReader, RBDWriter, with diff_iterate and discard), and any volume that common/connector.py
+opens (ConnectorReader, ConnectorWriter: plain read and write)."""
 
 import collections
 import concurrent.futures
@@ -298,6 +299,50 @@ class RBDWriter(VolumeWriter):
 
     def flush(self):
         self.image.flush()
+
+
+class ConnectorReader(VolumeReader):
+    """A volume opened by common.connector.open_connection (size, read, close): any back end
+    the attach path serves. It knows no allocation map nor diffs, so every chunk is read
+    (zero chunks still become holes) and incrementals compare block hashes."""
+
+    def __init__(self, opened):
+        self.opened = opened
+        self.size = opened.size()
+
+    def read(self, offset, length):
+        data = self.opened.read(offset, length)
+        return data if len(data) == length else data + bytes(length - len(data))
+
+    def close(self):
+        self.opened.close()
+
+
+class ConnectorWriter(VolumeWriter):
+    """A volume opened writable by common.connector: holes are written as zeros unless the
+    target is `fresh` (a new volume reads as zeros)."""
+
+    def __init__(self, opened, fresh=False):
+        self.opened = opened
+        self.size = opened.size()
+        self.fresh = fresh
+
+    def write(self, offset, data):
+        self.opened.write(offset, data)
+
+    def punch_hole(self, offset, length):
+        zeros = bytes(min(length, 4 * MiB))
+        end = min(offset + length, self.size)
+        while offset < end:
+            piece = min(len(zeros), end - offset)
+            self.opened.write(offset, zeros if piece == len(zeros) else zeros[:piece])
+            offset += piece
+
+    def flush(self):
+        self.opened.flush()
+
+    def close(self):
+        self.opened.close()
 
 
 # --- the engine ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from backup_worker import engine
 from backup_worker.chunkstore import base as chunk_base
 from backup_worker.chunkstore import posix
+from common import connector
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 KiB = 1024
@@ -419,3 +420,17 @@ def test_codec_rejects_what_it_did_not_write():
             codec.decode(digest, bad)
     with pytest.raises(chunk_base.CorruptChunk, match="hashes to"):
         codec.decode("0" * 64, blob)
+
+
+def test_volumes_opened_by_the_connector_layer(eng, source, tmp_path):
+    """The attach path's connector (common/connector.py) opens source and target."""
+    local = lambda path: {"driver_volume_type": "local", "data": {"device_path": path}}
+    with engine.ConnectorReader(connector.open_connection(local(source), False)) as reader:
+        manifest = eng.backup(reader, "full")
+    assert manifest["chunks"].count(None) == 1024 - data_chunk_count()
+    target = str(tmp_path / "target")
+    with open(target, "wb") as f:
+        f.write(b"\xee" * SIZE)
+    with engine.ConnectorWriter(connector.open_connection(local(target), True)) as writer:
+        eng.restore("full", writer)
+    assert sha256_file(target) == sha256_file(source)
