@@ -279,8 +279,15 @@ class RBDReader(VolumeReader):
     def changed_ranges(self, since):
         if since is None:
             return None
-        # discarded ranges (exists False) changed too: re-read, they become holes
-        return self._extents(since, only_existing=False)
+        import rbd
+
+        try:
+            # discarded ranges (exists False) changed too: re-read, they become holes
+            return self._extents(since, only_existing=False)
+        except (rbd.ImageNotFound, rbd.ObjectNotFound, rbd.InvalidArgument) as exc:
+            # the parent's snapshot is gone: fall back to comparing block hashes
+            LOG.warning("No rbd diff from snapshot %s (%s): hashing every chunk", since, exc)
+            return None
 
 
 class RBDWriter(VolumeWriter):

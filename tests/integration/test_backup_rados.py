@@ -192,6 +192,13 @@ def test_rbd_images_full_and_diff_incremental(cluster, store):
         # rbd diff: only the chunks of the changed RADOS objects (4 MiB each) were read
         assert incremental["stats"]["read"] <= 2 * (4 * MiB // CHUNK)
         assert incremental["stats"]["new"] == 2
+        with rbd.Image(ioctx, name) as image:
+            image.remove_snap("s1")
+        with rbd.Image(ioctx, name, snapshot="s2", read_only=True) as image:
+            # the parent's snapshot is gone: no diff, block hashes instead (nothing new)
+            again = eng.backup(engine.RBDReader(image), "again", parent_id="full",
+                               snapshot="s2")
+        assert again["stats"]["new"] == 0 and again["chunks"] == incremental["chunks"]
         for backup_id, copy, expected in (("full", restored[0], image_s1),
                                           ("incr", restored[1], image_s2)):
             rbd.RBD().create(ioctx, copy, size, old_format=False,
