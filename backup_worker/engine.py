@@ -716,6 +716,12 @@ class BackupEngine:
                  stats.holes, stats.seconds)
         return stats
 
+    def verify(self, backup_id, progress=None):
+        """Read and check every chunk of a backup without writing anywhere (CorruptChunk on
+        the first bad one); the Stats."""
+        size = self.store.get_manifest(backup_id)["size"]
+        return self.restore(backup_id, _Discard(size), progress)
+
     # --- delete ------------------------------------------------------------------------------
 
     def delete(self, backup_id):
@@ -730,6 +736,16 @@ class BackupEngine:
         LOG.info("Deleted backup %s: %d chunks referenced, %d removed", backup_id,
                  len(counts), removed)
         return removed
+
+
+class _Discard(VolumeWriter):
+    fresh = True
+
+    def __init__(self, size):
+        self.size = size
+
+    def write(self, offset, data):
+        pass
 
 
 def _runs(indexes, chunk_size, size):

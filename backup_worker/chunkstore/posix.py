@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 
 from oslo_config import cfg
@@ -241,6 +242,20 @@ class PosixChunkStore(base.ChunkStore):
     def list_manifests(self):
         return sorted(name[:-len(".json")] for name in os.listdir(self.manifest_dir)
                       if name.endswith(".json") and not name.startswith(".tmp-"))
+
+    def remove_stale_temp(self, older_than=3600):
+        """Remove `.tmp-*` files that writers killed mid-write left behind (none is ever
+        read); only old ones, so a write in progress keeps its file. The count removed."""
+        deadline = time.time() - older_than
+        removed = 0
+        for directory, _dirs, names in os.walk(self.root):
+            for name in names:
+                path = os.path.join(directory, name)
+                if name.startswith(".tmp-") and os.stat(path).st_mtime < deadline:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                        removed += 1
+        return removed
 
     def close(self):
         with self._handles_guard:

@@ -155,6 +155,14 @@ def test_corrupt_chunk_fails_restore(eng, store, source, tmp_path):
         restore_new(eng, "full", str(tmp_path / "target"))
     assert info.value.digest == victim
     assert victim in str(info.value)
+    with pytest.raises(chunk_base.CorruptChunk, match=victim):
+        eng.verify("full")
+
+
+def test_verify_reads_every_chunk(eng, source):
+    backup(eng, source, "full")
+    stats = eng.verify("full")
+    assert stats.read == data_chunk_count() and stats.holes == 1024 - data_chunk_count()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble-header", "remove"])
@@ -292,6 +300,11 @@ def test_interrupted_manifest_write_is_not_readable(store, monkeypatch):
         store.get_manifest("b2")
     assert store.list_manifests() == []
     assert leftovers == []  # the failed write cleaned up after itself
+    stale = os.path.join(store.manifest_dir, ".tmp-b2.json-dead")
+    assert store.remove_stale_temp(older_than=3600) == 0  # young: may be a write going on
+    os.utime(stale, (0, 0))
+    assert store.remove_stale_temp(older_than=3600) == 1
+    assert not os.path.exists(stale)
 
 
 def test_failed_manifest_write_drops_the_backups_references(eng, store, source, monkeypatch):
