@@ -49,7 +49,7 @@ engine_opts = [
                     "chunk size. Smaller chunks make incrementals finer and manifests larger."),
     cfg.IntOpt("backup_workers", default=0, min=0,
                help="Threads in each of the read, compress and write pools of one backup or "
-                    "restore (0: one per core). About three chunks per worker are in memory "
+                    "restore (0: one per core). At most four chunks per worker are in memory "
                     "at once."),
     cfg.IntOpt("backup_progress_chunks", default=32, min=1,
                help="Report a backup's or restore's progress at most once per this many "
@@ -474,7 +474,7 @@ class _Pools:
 
     @property
     def depth(self):
-        return 3 * self.workers
+        return 4 * self.workers  # enough to keep every pool busy, bounded whatever the size
 
     def __enter__(self):
         return self
@@ -568,6 +568,11 @@ class BackupEngine:
                     return None
                 digest = chunk_base.digest_of(data)
                 chunks[index] = digest
+                return digest, data
+
+            def reference_stage(item):
+                # on an I/O pool: for rados these are round trips to the OSDs
+                digest, data = item
                 # the reference first: from here on no delete can remove this chunk
                 self.store.incref(digest)
                 with taken_lock:
@@ -577,6 +582,10 @@ class BackupEngine:
                         stats.reused += 1
                     meter.step()
                     return None
+                return item
+
+            def encode_stage(item):
+                digest, data = item
                 return digest, self.store.codec.encode(data)
 
             def write_stage(item):
@@ -596,7 +605,9 @@ class BackupEngine:
             meter.step(holes + len(reuse))
             with _Pools(self.workers) as pools:
                 pipeline = _Pipeline([(pools.read, read_stage), (pools.cpu, hash_stage),
-                                      (pools.write, write_stage)], pools.depth)
+                                      (pools.write, reference_stage),
+                                      (pools.cpu, encode_stage), (pools.write, write_stage)],
+                                     pools.depth)
                 try:
                     for index in sorted(to_read):
                         pipeline.submit(index)
