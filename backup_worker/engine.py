@@ -513,148 +513,21 @@ class BackupEngine:
         the next incremental's `since`, which defaults to the parent's). Returns the manifest
         written; on failure every reference taken is dropped again and no manifest exists."""
         chunk_base.check_backup_id(backup_id)
-        started = time.monotonic()
         parent = self.store.get_manifest(parent_id) if parent_id else None
-        chunk_size = parent["chunk_size"] if parent else self.chunk_size
-        size = reader.size
-        count = -(-size // chunk_size)
-        parent_chunks = parent["chunks"] if parent else []
-        if parent and since is None:
-            since = parent.get("snapshot")
-
-        chunks = [None] * count
-        stats = Stats(chunks=count)
-        taken = collections.Counter()  # references this backup holds, dropped on failure
-        taken_lock = threading.Lock()
-        meter = _Progress(count, self.progress_every, progress)
-
-        def chunk_length(index):
-            return min(chunk_size, size - index * chunk_size)
-
-        def parent_entry_usable(index):
-            # a parent's last chunk that was shorter (the volume grew since) must be read
-            return (index < len(parent_chunks)
-                    and (index + 1) * chunk_size <= min(size, parent["size"]))
-
-        allocated = reader.allocated_ranges()
-        to_read = (set(range(count)) if allocated is None
-                   else _chunk_indexes(allocated, chunk_size, count))
-        changed = reader.changed_ranges(since) if parent and since is not None else None
-        reuse = {}
-        if changed is not None:
-            changed_indexes = _chunk_indexes(changed, chunk_size, count)
-            reuse = {i: parent_chunks[i] for i in range(count)
-                     if i not in changed_indexes and parent_entry_usable(i)}
-            to_read -= set(reuse)
-
+        job = _BackupJob(self, reader, backup_id, parent, since, progress)
         try:
-            to_read |= self._take_parent_entries(reuse, chunks, taken, stats)
-            zero_chunk = bytes(chunk_size)
-
-            def read_stage(index):
-                data = reader.read(index * chunk_size, chunk_length(index))
-                return index, data
-
-            def hash_stage(item):
-                index, data = item
-                zeros = zero_chunk if len(data) == chunk_size else bytes(len(data))
-                with taken_lock:
-                    stats.read += 1
-                    stats.bytes_read += len(data)
-                if data == zeros:
-                    with taken_lock:
-                        stats.holes += 1
-                    meter.step()
-                    return None
-                digest = chunk_base.digest_of(data)
-                chunks[index] = digest
-                return digest, data
-
-            def reference_stage(item):
-                # on an I/O pool: for rados these are round trips to the OSDs
-                digest, data = item
-                # the reference first: from here on no delete can remove this chunk
-                self.store.incref(digest)
-                with taken_lock:
-                    taken[digest] += 1
-                if self.store.exists(digest):
-                    with taken_lock:
-                        stats.reused += 1
-                    meter.step()
-                    return None
-                return item
-
-            def encode_stage(item):
-                digest, data = item
-                return digest, self.store.codec.encode(data)
-
-            def write_stage(item):
-                digest, blob = item
-                written = self.store.put_encoded(digest, blob)
-                with taken_lock:
-                    if written:
-                        stats.new += 1
-                        stats.bytes_stored += written
-                    else:
-                        stats.reused += 1  # a concurrent backup stored it first
-                meter.step()
-                return None
-
-            holes = count - len(to_read) - len(reuse)
-            stats.holes += holes
-            meter.step(holes + len(reuse))
-            with _Pools(self.workers) as pools:
-                pipeline = _Pipeline([(pools.read, read_stage), (pools.cpu, hash_stage),
-                                      (pools.write, reference_stage),
-                                      (pools.cpu, encode_stage), (pools.write, write_stage)],
-                                     pools.depth)
-                try:
-                    for index in sorted(to_read):
-                        pipeline.submit(index)
-                finally:
-                    pipeline.join()
-            stats.seconds = round(time.monotonic() - started, 3)
-            manifest = {
-                "format": MANIFEST_FORMAT, "backup_id": backup_id, "parent_id": parent_id,
-                "snapshot": snapshot, "size": size, "chunk_size": chunk_size,
-                "chunks": chunks, "compression": self.store.codec.compression,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "stats": stats.as_dict(), "metadata": metadata or {},
-            }
+            job.run()
+            manifest = job.manifest(snapshot, metadata)
             self.store.sync()  # chunks and counts durable before a manifest names them
             self.store.put_manifest(backup_id, manifest)
         except BaseException:
-            self._drop_references(backup_id, taken)
+            self._drop_references(backup_id, job.taken)
             raise
-        meter.finish()
+        job.meter.finish()
+        stats = job.stats
         LOG.info("Backup %s: %d chunks, %d new, %d reused, %d holes, %.1f s", backup_id,
                  stats.chunks, stats.new, stats.reused, stats.holes, stats.seconds)
         return manifest
-
-    def _take_parent_entries(self, reuse, chunks, taken, stats):
-        """Reference the parent's chunks for the ranges that did not change. A chunk that is
-        gone (the parent deleted meanwhile) comes back into the read set."""
-        wanted = collections.Counter(d for d in reuse.values() if d)
-        counts = self.store.incref_many(dict(wanted)) if wanted else {}
-        taken.update(wanted)
-        # only a count no higher than ours can mean the chunk went (nobody else holds it)
-        missing = {d for d, n in counts.items() if n <= wanted[d] and not self.store.exists(d)}
-        reread = {index for index, digest in reuse.items() if digest in missing}
-        if missing:
-            LOG.warning("%d chunks of the parent backup are gone: reading them again",
-                        len(missing))
-            dropped = {d: wanted[d] for d in missing}
-            self.store.decref_many(dropped)  # the re-read takes its own references
-            taken.subtract(dropped)
-        for index in reread:
-            del reuse[index]
-        for index, digest in reuse.items():
-            if digest is None:
-                stats.holes += 1
-            else:
-                chunks[index] = digest
-                stats.reused += 1
-        return reread
 
     def _drop_references(self, backup_id, taken):
         held = {digest: n for digest, n in taken.items() if n > 0}
@@ -747,6 +620,156 @@ class BackupEngine:
         LOG.info("Deleted backup %s: %d chunks referenced, %d removed", backup_id,
                  len(counts), removed)
         return removed
+
+
+class _BackupJob:
+    """One backup run: which chunks to read, the pipeline stages, the manifest's slots."""
+
+    def __init__(self, engine, reader, backup_id, parent, since, progress):
+        self.engine = engine
+        self.store = engine.store
+        self.reader = reader
+        self.backup_id = backup_id
+        self.parent = parent
+        self.parent_chunks = parent["chunks"] if parent else []
+        self.since = parent.get("snapshot") if parent and since is None else since
+        self.chunk_size = parent["chunk_size"] if parent else engine.chunk_size
+        self.size = reader.size
+        self.count = -(-self.size // self.chunk_size)
+        self.chunks = [None] * self.count
+        self.stats = Stats(chunks=self.count)
+        self.taken = collections.Counter()  # references this backup holds, dropped on failure
+        self.lock = threading.Lock()
+        self.meter = _Progress(self.count, engine.progress_every, progress)
+        self.zero_chunk = bytes(self.chunk_size)
+        self.started = time.monotonic()
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def _parent_entry_usable(self, index):
+        # a parent's last chunk that was shorter (the volume grew since) must be read
+        return (index < len(self.parent_chunks)
+                and (index + 1) * self.chunk_size <= min(self.size, self.parent["size"]))
+
+    def _plan(self):
+        """(indexes to read, {index: parent entry} for the unchanged ones)."""
+        changed = None
+        if self.parent and self.since is not None:
+            changed = self.reader.changed_ranges(self.since)
+        if changed is None:
+            allocated = self.reader.allocated_ranges()
+            to_read = (set(range(self.count)) if allocated is None
+                       else _chunk_indexes(allocated, self.chunk_size, self.count))
+            return to_read, {}
+        # the diff says what changed: nothing else is read (nor an allocation map asked for,
+        # which costs a stat of every object on an image without object map)
+        changed_indexes = _chunk_indexes(changed, self.chunk_size, self.count)
+        reuse = {i: self.parent_chunks[i] for i in range(self.count)
+                 if i not in changed_indexes and self._parent_entry_usable(i)}
+        return set(range(self.count)) - set(reuse), reuse
+
+    def _take_parent_entries(self, reuse):
+        """Reference the parent's chunks for the ranges that did not change. A chunk that is
+        gone (the parent deleted meanwhile) goes back to the read set, which is returned."""
+        wanted = collections.Counter(d for d in reuse.values() if d)
+        counts = self.store.incref_many(dict(wanted)) if wanted else {}
+        self.taken.update(wanted)
+        # only a count no higher than ours can mean the chunk went (nobody else holds it)
+        missing = {d for d, n in counts.items() if n <= wanted[d] and not self.store.exists(d)}
+        reread = {index for index, digest in reuse.items() if digest in missing}
+        if missing:
+            LOG.warning("%d chunks of the parent backup are gone: reading them again",
+                        len(missing))
+            dropped = {d: wanted[d] for d in missing}
+            self.store.decref_many(dropped)  # the re-read takes its own references
+            self.taken.subtract(dropped)
+        for index in reread:
+            del reuse[index]
+        for index, digest in reuse.items():
+            if digest is None:
+                self.stats.holes += 1
+            else:
+                self.chunks[index] = digest
+                self.stats.reused += 1
+        return reread
+
+    def run(self):
+        to_read, reuse = self._plan()
+        to_read |= self._take_parent_entries(reuse)
+        holes = self.count - len(to_read) - len(reuse)
+        self.stats.holes += holes
+        self.meter.step(holes + len(reuse))
+        with _Pools(self.engine.workers) as pools:
+            pipeline = _Pipeline([(pools.read, self._read), (pools.cpu, self._hash),
+                                  (pools.write, self._reference), (pools.cpu, self._encode),
+                                  (pools.write, self._write)], pools.depth)
+            try:
+                for index in sorted(to_read):
+                    pipeline.submit(index)
+            finally:
+                pipeline.join()
+        self.stats.seconds = round(time.monotonic() - self.started, 3)
+
+    def manifest(self, snapshot, metadata):
+        return {
+            "format": MANIFEST_FORMAT, "backup_id": self.backup_id,
+            "parent_id": self.parent["backup_id"] if self.parent else None,
+            "snapshot": snapshot, "size": self.size, "chunk_size": self.chunk_size,
+            "chunks": self.chunks, "compression": self.store.codec.compression,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "stats": self.stats.as_dict(), "metadata": metadata or {},
+        }
+
+    # --- pipeline stages ---------------------------------------------------------------------
+
+    def _read(self, index):
+        offset = index * self.chunk_size
+        return index, self.reader.read(offset, min(self.chunk_size, self.size - offset))
+
+    def _hash(self, item):
+        index, data = item
+        zeros = self.zero_chunk if len(data) == self.chunk_size else bytes(len(data))
+        with self.lock:
+            self.stats.read += 1
+            self.stats.bytes_read += len(data)
+        if data == zeros:
+            with self.lock:
+                self.stats.holes += 1
+            self.meter.step()
+            return None
+        digest = chunk_base.digest_of(data)
+        self.chunks[index] = digest
+        return digest, data
+
+    def _reference(self, item):
+        # on an I/O pool: for rados these are round trips to the OSDs
+        digest, _data = item
+        # the reference first: from here on no delete can remove this chunk
+        self.store.incref(digest)
+        with self.lock:
+            self.taken[digest] += 1
+        if self.store.exists(digest):
+            with self.lock:
+                self.stats.reused += 1
+            self.meter.step()
+            return None
+        return item
+
+    def _encode(self, item):
+        digest, data = item
+        return digest, self.store.codec.encode(data)
+
+    def _write(self, item):
+        digest, blob = item
+        written = self.store.put_encoded(digest, blob)
+        with self.lock:
+            if written:
+                self.stats.new += 1
+                self.stats.bytes_stored += written
+            else:
+                self.stats.reused += 1  # a concurrent backup stored it first
+        self.meter.step()
+        return None
 
 
 class _Discard(VolumeWriter):
