@@ -4,6 +4,7 @@ POSIX repository, next to the raw sequential read rate of the same source (issue
     .venv/bin/python -m bench.backup                    # 4 GiB source (the issue's figure)
     .venv/bin/python -m bench.backup --size-gib 1       # quicker
     .venv/bin/python -m bench.backup --compressions zstd --workers 2 --dir /var/tmp
+    .venv/bin/python -m bench.backup --rbd-only         # the rbd incremental (needs Ceph)
 
 The source holds half random data and half zeros (written zeros, in alternating 64 MiB
 regions; --sparse-zeros leaves them unallocated instead). For each compression, in a fresh
@@ -171,6 +172,64 @@ def run_compression(work, source, compression, args, size):
     return result
 
 
+def rbd_incremental(work, args):
+    """The issue's incremental figure: an RBD image of --rbd-size-gib with --rbd-data-gib of
+    random data, a full backup from snapshot s1, 4 KiB written into 1% of its chunks,
+    snapshot s2, then the incremental from s2 with the diff from s1 (seconds). Needs the
+    single-node Ceph of deploy/ceph; the repository is a POSIX directory in `work`."""
+    import rados
+    import rbd
+
+    from tests.integration import ceph
+
+    chunk_size = args.chunk_size_mib * MiB
+    size = int(args.rbd_size_gib * 1024) * MiB
+    data = int(args.rbd_data_gib * 1024) * MiB
+    name = "bench-backup-%d" % os.getpid()
+    cluster = rados.Rados(conffile=ceph.CONF, rados_id=ceph.USER, conf={"keyring": ceph.KEYRING})
+    cluster.connect(timeout=10)
+    ioctx = cluster.open_ioctx(ceph.POOL)
+    rng = random.Random(13)
+    result = {"rbd_size_bytes": size, "rbd_data_bytes": data}
+    try:
+        rbd.RBD().create(ioctx, name, size, old_format=False, features=rbd.RBD_FEATURE_LAYERING)
+        with rbd.Image(ioctx, name) as image:
+            stride = size // max(1, data // (4 * MiB))  # data spread over the whole image
+            for number in range(data // (4 * MiB)):
+                image.write(rng.randbytes(4 * MiB), number * stride)
+            image.create_snap("s1")
+        with posix.PosixChunkStore(os.path.join(work, "repo-rbd")) as store:
+            eng = engine.BackupEngine(store, chunk_size=chunk_size, workers=args.workers)
+            with rbd.Image(ioctx, name, snapshot="s1", read_only=True) as image, \
+                    Phase() as phase:
+                eng.backup(engine.RBDReader(image), "full", snapshot="s1")
+            result["rbd_full_s"] = phase.wall
+            chunks = size // chunk_size
+            picked = rng.sample(range(chunks), max(1, chunks // 100))
+            with rbd.Image(ioctx, name) as image:
+                for index in picked:
+                    image.write(rng.randbytes(4096), index * chunk_size + 512)
+                image.create_snap("s2")
+            with rbd.Image(ioctx, name, snapshot="s2", read_only=True) as image, \
+                    Phase() as phase:
+                incr = eng.backup(engine.RBDReader(image), "incr", parent_id="full",
+                                  snapshot="s2")
+            result.update(rbd_incr_s=phase.wall, rbd_incr_cpu_s=phase.cpu,
+                          rbd_changed_chunks=len(picked), rbd_incr_read=incr["stats"]["read"],
+                          rbd_incr_new=incr["stats"]["new"])
+    finally:
+        try:
+            with rbd.Image(ioctx, name) as image:
+                for snap in list(image.list_snaps()):
+                    image.remove_snap(snap["name"])
+            rbd.RBD().remove(ioctx, name)
+        except rbd.ImageNotFound:
+            pass
+        ioctx.close()
+        cluster.shutdown()
+    return result
+
+
 def print_table(raw_mb_s, write_mb_s, results):
     print()
     print("raw sequential read of the source: %.0f MB/s" % raw_mb_s)
@@ -197,47 +256,69 @@ def main(argv=None):
     parser.add_argument("--chunk-size-mib", type=int, default=4)
     parser.add_argument("--sparse-zeros", action="store_true")
     parser.add_argument("--dir", help="work directory (default: a new one under /var/tmp)")
+    parser.add_argument("--rbd", action="store_true",
+                        help="also the rbd incremental (needs deploy/ceph's cluster)")
+    parser.add_argument("--rbd-only", action="store_true", help="only the rbd incremental")
+    parser.add_argument("--rbd-size-gib", type=float, default=10.0)
+    parser.add_argument("--rbd-data-gib", type=float, default=1.0)
     args = parser.parse_args(argv)
     quiet_logging_in_process()
 
     size = int(args.size_gib * 1024) * MiB
     work = args.dir or tempfile.mkdtemp(prefix="lamina-bench-backup-", dir="/var/tmp")
     os.makedirs(work, exist_ok=True)
-    source = os.path.join(work, "source")
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()
-    try:
-        make_source(source, size, args.sparse_zeros)
-        raw = raw_read(source)
-        raw_mb_s = size / raw.wall / 1e6
-        write_mb_s = raw_write(os.path.join(work, "write-test"), min(size // 2, 512 * MiB))
-        base_copy = os.path.join(work, "source.orig")
-        shutil.copyfile(source, base_copy)  # each compression starts from the same data
-        results = []
-        for compression in args.compressions.split(","):
-            shutil.copyfile(base_copy, source)
-            results.append(run_compression(work, source, compression, args, size))
-    finally:
-        if not args.dir:
-            shutil.rmtree(work, ignore_errors=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     report = {"started": started.isoformat(), "size_bytes": size, "nproc": os.cpu_count(),
               "workers": args.workers or os.cpu_count(), "chunk_size_mib": args.chunk_size_mib,
-              "sparse_zeros": args.sparse_zeros, "commit": commit,
-              "load_before": load_before, "load_after": os.getloadavg(),
-              "raw_read_mb_s": raw_mb_s, "raw_read_cpu_s": raw.cpu,
-              "durable_write_mb_s": write_mb_s, "results": results}
-    print("backup engine, %.1f GiB source (half random, half zeros), %d cores, commit %s, "
-          "load average %.1f before / %.1f after"
-          % (size / 1024 ** 3, os.cpu_count(), commit, load_before[0], os.getloadavg()[0]))
-    print_table(raw_mb_s, write_mb_s, results)
+              "sparse_zeros": args.sparse_zeros, "commit": commit, "load_before": load_before,
+              "results": []}
+    try:
+        if not args.rbd_only:
+            report.update(file_benchmark(work, args, size))
+        if args.rbd or args.rbd_only:
+            report["rbd"] = rbd_incremental(work, args)
+    finally:
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
+    report["load_after"] = os.getloadavg()
+    print("backup engine, %d cores, commit %s, load average %.1f before / %.1f after"
+          % (os.cpu_count(), commit, load_before[0], report["load_after"][0]))
+    if not args.rbd_only:
+        print("%.1f GiB source (half random, half zeros)" % (size / 1024 ** 3))
+        print_table(report["raw_read_mb_s"], report["durable_write_mb_s"], report["results"])
+    if "rbd" in report:
+        r = report["rbd"]
+        print("\nrbd: %.0f GiB image, %.1f GiB data; full backup %.1f s; incremental after "
+              "1%% of the chunks changed (%d): %.2f s, %d chunks read, %d written"
+              % (r["rbd_size_bytes"] / 1024 ** 3, r["rbd_data_bytes"] / 1024 ** 3,
+                 r["rbd_full_s"], r["rbd_changed_chunks"], r["rbd_incr_s"], r["rbd_incr_read"],
+                 r["rbd_incr_new"]))
     os.makedirs(RESULTS_DIR, exist_ok=True)
     out = os.path.join(RESULTS_DIR, "backup-%s.json" % started.strftime("%Y%m%dT%H%M%S"))
     with open(out, "w") as f:
         json.dump(report, f, indent=2)
     print("\nresults: %s" % out)
-    return 0 if all(r["restore_ok"] and r["incr_restore_ok"] for r in results) else 1
+    return 0 if all(r["restore_ok"] and r["incr_restore_ok"] for r in report["results"]) else 1
+
+
+def file_benchmark(work, args, size):
+    source = os.path.join(work, "source")
+    make_source(source, size, args.sparse_zeros)
+    raw = raw_read(source)
+    write_mb_s = raw_write(os.path.join(work, "write-test"), min(size // 2, 512 * MiB))
+    base_copy = os.path.join(work, "source.orig")
+    shutil.copyfile(source, base_copy)  # each compression starts from the same data
+    results = []
+    for compression in args.compressions.split(","):
+        shutil.copyfile(base_copy, source)
+        results.append(run_compression(work, source, compression, args, size))
+    os.unlink(base_copy)
+    os.unlink(source)
+    return {"raw_read_mb_s": size / raw.wall / 1e6, "raw_read_cpu_s": raw.cpu,
+            "durable_write_mb_s": write_mb_s, "results": results}
 
 
 if __name__ == "__main__":
