@@ -8,10 +8,11 @@ Layout under the root:
 
 Every file is written under a temporary name in its final directory, fsynced and renamed, so
 a crash leaves either the old state or the new one, plus at worst a `.tmp-*` file that no
-reader looks at. The count lock is flock() on a descriptor of each thread's own (flock locks
-belong to an open file description, so threads and processes exclude each other alike),
-taken inside a per-process lock per repository (flock is emulated by fcntl record locks on
-NFS, which would not separate the threads of one process)."""
+reader looks at. The count lock is flock() on the store's own descriptor of refs.lock (flock
+locks belong to an open file description, so two stores, in one process or in two, exclude
+each other), taken inside a per-process lock per repository, which also lets the threads of
+one store take turns on its one sqlite connection (and covers NFS, where flock is emulated by
+fcntl record locks that would not separate the threads of one process)."""
 
 import contextlib
 import errno
@@ -65,9 +66,19 @@ class PosixChunkStore(base.ChunkStore):
         self._lock_path = os.path.join(self.root, "refs.lock")
         self._db_path = os.path.join(self.root, "refs.sqlite")
         self._thread_lock = _process_lock(self._lock_path)
-        self._local = threading.local()
-        self._handles = []  # every thread's descriptor and connection, closed by close()
-        self._handles_guard = threading.Lock()
+        # one descriptor and connection per store, used only under the locks below (the
+        # threads of a backup take turns; per-thread ones would pile up with every pool)
+        self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        # autocommit mode: the transactions below are explicit (BEGIN IMMEDIATE)
+        self._db = sqlite3.connect(self._db_path, timeout=60, isolation_level=None,
+                                   check_same_thread=False)
+        with self._exclusive():
+            # under the lock: switching a database to WAL fails ("database is locked")
+            # while another connection is inside a transaction
+            self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: a commit survives a crash of the process; sync() checkpoints before a
+        # manifest is written, so a power loss cannot lose a count a manifest relies on.
+        self._db.execute("PRAGMA synchronous=%s" % ("NORMAL" if self.fsync else "OFF"))
         with self._locked() as db:
             db.execute("CREATE TABLE IF NOT EXISTS refs (digest TEXT PRIMARY KEY, "
                        "count INTEGER NOT NULL)")
@@ -135,45 +146,27 @@ class PosixChunkStore(base.ChunkStore):
 
     # --- reference counts --------------------------------------------------------------------
 
-    def _thread_handles(self):
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            # autocommit mode: the transactions below are explicit (BEGIN IMMEDIATE)
-            db = sqlite3.connect(self._db_path, timeout=60, isolation_level=None,
-                                 check_same_thread=False)
-            # under the lock: switching a database to WAL fails ("database is locked") while
-            # another connection is inside a transaction
-            with self._thread_lock:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
-                    db.execute("PRAGMA journal_mode=WAL")
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            # NORMAL: a commit survives a crash of the process; sync() checkpoints before a
-            # manifest is written, so a power loss cannot lose a count a manifest relies on.
-            db.execute("PRAGMA synchronous=%s" % ("NORMAL" if self.fsync else "OFF"))
-            handles = self._local.handles = (fd, db)
-            with self._handles_guard:
-                self._handles.append(handles)
-        return handles
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Exclusive among this process's threads and every other process."""
+        with self._thread_lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def _locked(self):
         """One transaction on the counts, exclusive among threads and processes."""
-        fd, db = self._thread_handles()
-        with self._thread_lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with self._exclusive():
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def incref_many(self, counts):
         result = {}
@@ -204,15 +197,15 @@ class PosixChunkStore(base.ChunkStore):
         return result
 
     def refcount(self, digest):
-        _fd, db = self._thread_handles()
-        row = db.execute("SELECT count FROM refs WHERE digest = ?",
-                         (base.check_digest(digest),)).fetchone()
+        with self._thread_lock:
+            row = self._db.execute("SELECT count FROM refs WHERE digest = ?",
+                                   (base.check_digest(digest),)).fetchone()
         return row[0] if row else 0
 
     def sync(self):
         if self.fsync:
-            _fd, db = self._thread_handles()
-            db.execute("PRAGMA wal_checkpoint(FULL)")
+            with self._thread_lock:
+                self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
     # --- manifests ---------------------------------------------------------------------------
 
@@ -258,13 +251,11 @@ class PosixChunkStore(base.ChunkStore):
         return removed
 
     def close(self):
-        with self._handles_guard:
-            handles, self._handles = self._handles, []
-        for fd, db in handles:
-            db.close()
-            os.close(fd)
-        self._local = threading.local()
-
+        with self._thread_lock:
+            if self._db is not None:
+                self._db.close()
+                os.close(self._fd)
+                self._db = None
 
 def _fsync_dir(path):
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

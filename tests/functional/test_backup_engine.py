@@ -447,3 +447,13 @@ def test_volumes_opened_by_the_connector_layer(eng, source, tmp_path):
     with engine.ConnectorWriter(connector.open_connection(local(target), True)) as writer:
         eng.restore("full", writer)
     assert sha256_file(target) == sha256_file(source)
+
+
+def test_many_backups_keep_descriptors_bounded(eng, store, source):
+    """A long-running service backs up again and again with one store: every run's pool
+    threads must not leave a descriptor or a database connection behind."""
+    backup(eng, source, "warm-up")
+    before = len(os.listdir("/proc/self/fd"))
+    for number in range(5):
+        backup(eng, source, "b%d" % number, parent_id="warm-up")
+    assert len(os.listdir("/proc/self/fd")) <= before
