@@ -116,7 +116,16 @@ class Attachments:
             % (expected, volume.status), multiattach_from=("available", "in-use"))
 
     def unreserve(self, ctx, volume_id):
-        self._volume(ctx, volume_id, "volume_extension:volume_actions:unreserve")
+        volume = self._volume(ctx, volume_id, "volume_extension:volume_actions:unreserve")
+        if volume.status == "attaching" and not volume.multiattach:
+            # The attach is abandoned: an export os-initialize_connection made for it goes
+            # too, or the host it was made for could still write to a volume that another
+            # host may attach next. (A multiattach volume's other pending attachments may
+            # belong to other hosts' attaches in flight: they are left to their callers.)
+            for attachment in attachments.attachments_of_volume(
+                    volume_id, statuses=(attachments.RESERVED, attachments.ATTACHING)):
+                self._unexport(ctx, volume, attachment)
+                attachments.attachment_fail(attachment.id, keep_reservation=True)
         attachments.volume_unreserve(volume_id)
 
     def begin_detaching(self, ctx, volume_id):

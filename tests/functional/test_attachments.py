@@ -320,3 +320,23 @@ def test_legacy_abandoned_attach_ends_available(stack):
             assert action(stack, vid, name, args).status_code == 202
         assert volume_of(stack, vid)["status"] == "available", (first, second)
         assert attachments_api.attachments_of_volume(vid) == []
+
+
+def test_unreserve_after_initialize_ends_the_export(stack):
+    """os-unreserve without os-terminate_connection: the export made for the abandoned
+    attach goes with it, so the volume attaches elsewhere and deletes cleanly."""
+    volume = _available(stack)
+    vid = volume["id"]
+    assert action(stack, vid, "os-reserve").status_code == 202
+    assert action(stack, vid, "os-initialize_connection",
+                  {"connector": CONNECTOR}).status_code == 200
+    assert action(stack, vid, "os-unreserve").status_code == 202
+    assert volume_of(stack, vid)["status"] == "available"
+    assert attachments_api.attachments_of_volume(vid) == []
+    other = dict(CONNECTOR, host="compute2", initiator="iqn.2026-12.org.example:compute2")
+    attachment = create_attachment(stack, vid, connector=other)
+    assert attachment.status_code == 200, attachment.text
+    stack.request("DELETE", "/attachments/" + attachment.json()["attachment"]["id"],
+                  version=V)
+    assert volume_of(stack, vid)["status"] == "available"
+    assert stack.request("DELETE", "/volumes/" + vid).status_code == 202
