@@ -89,6 +89,15 @@ class SnapshotLimitExceeded(exception.OverLimit):
     message = "Maximum number of snapshots allowed (%(allowed)d) exceeded"
 
 
+class BackupLimitExceeded(exception.OverLimit):
+    message = "Maximum number of backups allowed (%(allowed)d) exceeded"
+
+
+class VolumeBackupSizeExceedsAvailableQuota(exception.OverLimit):
+    message = ("Requested backup exceeds allowed Backup gigabytes quota. Requested "
+               "%(requested)sG, quota is %(quota)sG and %(consumed)sG has been consumed.")
+
+
 class VolumeSizeExceedsLimit(exception.OverLimit):
     message = "Requested volume size %(size)dG is larger than maximum allowed limit %(limit)dG."
 
@@ -98,6 +107,11 @@ class InvalidQuotaValue(exception.BadRequest):
 
 
 def _over(resource, requested, limit, consumed):
+    if resource == "backup_gigabytes":
+        return VolumeBackupSizeExceedsAvailableQuota(requested=requested, quota=limit,
+                                                     consumed=consumed)
+    if resource == "backups":
+        return BackupLimitExceeded(allowed=limit)
     if resource.startswith("gigabytes"):
         return VolumeSizeExceedsAvailableQuota(name=resource, requested=requested,
                                                quota=limit, consumed=consumed)
@@ -393,6 +407,25 @@ def release_snapshot(project_id, volume_size, type_name, session=None):
     """Give back what reserve_snapshot charged; call it in the transaction that marks the
     snapshot row deleted (or that removes a snapshot row whose create was refused)."""
     release(project_id, snapshot_deltas(volume_size, type_name), session=session)
+
+
+# --- backups (api/backup_requests.py and the backup service's flows) --------------------------
+
+def backup_deltas(size, count=1):
+    return {"backups": count, "backup_gigabytes": size * count}
+
+
+def reserve_backup(project_id, size, session=None):
+    """Charge one backup of a size GiB volume (backups, backup_gigabytes), in the transaction
+    that inserts the backup row; a 413 (BackupLimitExceeded or
+    VolumeBackupSizeExceedsAvailableQuota) rolls it back. A backup counts while its row is
+    not deleted, whatever its status (an `error` backup too, until it is deleted)."""
+    reserve(project_id, backup_deltas(size), session=session)
+
+
+def release_backup(project_id, size, session=None):
+    """Give back what reserve_backup charged, in the transaction that marks the row deleted."""
+    release(project_id, backup_deltas(size), session=session)
 
 
 # --- volume transfers (common/db/transfers_api.py) ---------------------------------------------

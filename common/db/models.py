@@ -75,6 +75,9 @@ class Volume(TimestampMixin, Base):
     name_id: Mapped[str | None] = mapped_column(String(36))
     # The generic volume group the volume belongs to (3.13).
     group_id: Mapped[str | None] = mapped_column(String(36))
+    # The backup the volume is being created from (3.47, or a restore to a new volume):
+    # while the volume is `creating` or `restoring-backup` that backup cannot be deleted.
+    backup_id: Mapped[str | None] = mapped_column(String(36))
 
     volume_metadata: Mapped[list["VolumeMetadata"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan")
@@ -515,3 +518,65 @@ class VolumeAttachment(TimestampMixin, Base):
     connection_info: Mapped[str | None] = mapped_column(Text)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class Backup(TimestampMixin, Base):
+    """A backup of a volume (Cinder's backups table). Its data lives in the chunk store of
+    the backup service on `host` (backup_worker/chunkstore), as a manifest named by the id.
+    The states and their transitions: common/db/backups_api.py."""
+    __tablename__ = "backups"
+    __table_args__ = (
+        Index("ix_backups_project_deleted_created", "project_id", "deleted", "created_at"),
+        Index("ix_backups_volume", "volume_id"),
+        Index("ix_backups_parent", "parent_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    # No foreign key: a backup outlives its volume.
+    volume_id: Mapped[str] = mapped_column(String(36))
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    # The backup service (host) whose repository holds the data.
+    host: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    container: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    fail_reason: Mapped[str | None] = mapped_column(String(255))
+    # The repository kind that holds the data (posix, rados) and how to find it there.
+    service: Mapped[str | None] = mapped_column(String(255))
+    service_metadata: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    object_count: Mapped[int | None] = mapped_column(Integer)
+    parent_id: Mapped[str | None] = mapped_column(String(36))
+    # Taken as an incremental (stays so when pruning re-points parent_id past a deleted one).
+    is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    num_dependent_backups: Mapped[int] = mapped_column(Integer, default=0)
+    # The point in time the data is from: the snapshot's creation for a backup of a
+    # snapshot, else the backup's start.
+    data_timestamp: Mapped[datetime.datetime | None] = mapped_column(PreciseDateTime)
+    # The volume a restore is writing (status `restoring`).
+    restore_volume_id: Mapped[str | None] = mapped_column(String(36))
+    # The back end snapshot a later incremental diffs against (rbd), named in the manifest too.
+    source_snapshot: Mapped[str | None] = mapped_column(String(255))
+    encryption_key_id: Mapped[str | None] = mapped_column(String(36))
+    # Percent done of the running backup or restore.
+    progress: Mapped[int | None] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+    backup_metadata: Mapped[list["BackupMetadata"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan")
+
+
+class BackupMetadata(Base):
+    """A backup's metadata (3.43)."""
+    __tablename__ = "backup_metadata"
+    __table_args__ = (UniqueConstraint("backup_id", "key", name="uq_backup_metadata_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backup_id: Mapped[str] = mapped_column(String(36), ForeignKey("backups.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))

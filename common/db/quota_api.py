@@ -212,7 +212,8 @@ def recount(session=None, project_id=None):
     """{project_id: {resource: in_use}} counted from the resource tables, by the rules of
     common/quota.py: a volume counts from its insert until its delete is accepted (status
     `deleting` or `unmanaging`; error_deleting counts again), a snapshot until its row is
-    deleted, and the extra gigabytes of an extend while the volume is `extending`."""
+    deleted, a backup until its row is deleted, and the extra gigabytes of an extend while
+    the volume is `extending`."""
     def _count(s):
         result = {}
         vt = models.VolumeType
@@ -250,6 +251,14 @@ def recount(session=None, project_id=None):
             stmt = stmt.where(g.project_id == project_id)
         for project, count in s.execute(stmt):
             _add(result, project, "groups", count)
+        b = models.Backup
+        stmt = (select(b.project_id, func.count(b.id), func.coalesce(func.sum(b.size), 0))
+                .where(b.deleted == false()).group_by(b.project_id))
+        if project_id is not None:
+            stmt = stmt.where(b.project_id == project_id)
+        for project, count, size in s.execute(stmt):
+            _add(result, project, "backups", count)
+            _add(result, project, "backup_gigabytes", size)
         r = models.QuotaReservation
         stmt = (select(r.project_id, r.resource, func.sum(r.delta))
                 .join(v, v.id == r.resource_id)
