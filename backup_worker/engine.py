@@ -18,27 +18,24 @@ The work runs as a pipeline: reads on an I/O pool, hashing and compression on a 
 pool, with at most a few chunks per worker in flight, so memory stays bounded whatever the
 volume size.
 
-Volume data goes through a reader and a writer (the interface below): files and block
-devices (FileReader, FileWriter, with SEEK_DATA/SEEK_HOLE and hole punching), RBD images
-(RBDReader, RBDWriter, with diff_iterate and discard), and any volume that common/connector.py
-opens (ConnectorReader, ConnectorWriter: plain read and write)."""
+Volume data goes through a reader and a writer (the interface below) over a volume that
+common/connector.py opens, the one connector layer of Lamina (ConnectorReader,
+ConnectorWriter): files and block devices with SEEK_DATA/SEEK_HOLE and hole punching, RBD
+images with diff_iterate and discard. FileReader/FileWriter (a path) and RBDReader/RBDWriter
+(an open rbd.Image) are the same adapters opened for the caller."""
 
 import collections
 import concurrent.futures
-import ctypes
-import ctypes.util
 import dataclasses
-import errno
 import logging
 import os
-import stat
 import threading
 import time
 
 from oslo_config import cfg
 
 from backup_worker.chunkstore import base as chunk_base
-from common import exception
+from common import connector, exception
 
 LOG = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -122,196 +119,12 @@ class VolumeWriter:
         self.close()
 
 
-def _device_size(fd):
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISBLK(mode):
-        return os.lseek(fd, 0, os.SEEK_END)
-    return os.fstat(fd).st_size
-
-
-class FileReader(VolumeReader):
-    """A regular file or a block device."""
-
-    def __init__(self, path):
-        self.path = path
-        self._fd = os.open(path, os.O_RDONLY)
-        self.size = _device_size(self._fd)
-
-    def read(self, offset, length):
-        data = os.pread(self._fd, length, offset)
-        if len(data) == length:
-            return data
-        pieces = [data]
-        got = len(data)
-        while got < length:
-            piece = os.pread(self._fd, length - got, offset + got)
-            if not piece:  # past the end: the rest reads as zeros
-                pieces.append(bytes(length - got))
-                break
-            pieces.append(piece)
-            got += len(piece)
-        return b"".join(pieces)
-
-    def allocated_ranges(self):
-        """Data extents by SEEK_DATA/SEEK_HOLE; None where the file system has no such idea."""
-        ranges = []
-        offset = 0
-        try:
-            while offset < self.size:
-                try:
-                    start = os.lseek(self._fd, offset, os.SEEK_DATA)
-                except OSError as exc:
-                    if exc.errno == errno.ENXIO:  # only a hole remains
-                        break
-                    raise
-                end = min(os.lseek(self._fd, start, os.SEEK_HOLE), self.size)
-                ranges.append((start, end - start))
-                offset = end
-        except OSError as exc:
-            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTTY):
-                return None
-            raise
-        return ranges
-
-    def close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-_FALLOC_FL_KEEP_SIZE = 0x01
-_FALLOC_FL_PUNCH_HOLE = 0x02
-_libc = None
-
-
-def _fallocate(fd, mode, offset, length):
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    if _libc.fallocate(fd, mode, offset, length) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-class FileWriter(VolumeWriter):
-    """An existing file or block device (`FileWriter(path)`), or a new sparse file of a
-    given size (`FileWriter.create(path, size)`)."""
-
-    def __init__(self, path, fresh=False):
-        self.path = path
-        self.fresh = fresh
-        self._fd = os.open(path, os.O_RDWR)
-        self.size = _device_size(self._fd)
-        self._can_punch = True
-
-    @classmethod
-    def create(cls, path, size):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.ftruncate(fd, size)
-        finally:
-            os.close(fd)
-        return cls(path, fresh=True)
-
-    def write(self, offset, data):
-        with memoryview(data) as view:
-            written = 0
-            while written < len(view):
-                written += os.pwrite(self._fd, view[written:], offset + written)
-
-    def punch_hole(self, offset, length):
-        length = min(length, self.size - offset)
-        if length <= 0:
-            return
-        if self._can_punch:
-            try:
-                _fallocate(self._fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset,
-                           length)
-                return
-            except OSError as exc:
-                if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                    raise
-                self._can_punch = False  # e.g. an old kernel's block device: write zeros
-        zeros = bytes(min(length, 4 * MiB))
-        end = offset + length
-        while offset < end:
-            piece = min(len(zeros), end - offset)
-            self.write(offset, zeros[:piece] if piece < len(zeros) else zeros)
-            offset += piece
-
-    def flush(self):
-        os.fsync(self._fd)
-
-    def close(self):
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-class RBDReader(VolumeReader):
-    """An open rbd.Image (at the snapshot being backed up). librbd releases the GIL in
-    read, so the read pool's threads overlap their round trips to the OSDs."""
-
-    def __init__(self, image):
-        self.image = image
-        self.size = image.size()
-
-    def read(self, offset, length):
-        data = self.image.read(offset, length)
-        return data if len(data) == length else data + bytes(length - len(data))
-
-    def _extents(self, since, only_existing):
-        ranges = []
-
-        def collect(offset, length, exists):
-            if exists or not only_existing:
-                ranges.append((offset, length))
-            return 0
-
-        self.image.diff_iterate(0, self.size, since, collect, include_parent=True,
-                                whole_object=True)
-        return ranges
-
-    def allocated_ranges(self):
-        return self._extents(None, only_existing=True)
-
-    def changed_ranges(self, since):
-        if since is None:
-            return None
-        import rbd
-
-        try:
-            # discarded ranges (exists False) changed too: re-read, they become holes
-            return self._extents(since, only_existing=False)
-        except (rbd.ImageNotFound, rbd.ObjectNotFound, rbd.InvalidArgument) as exc:
-            # the parent's snapshot is gone: fall back to comparing block hashes
-            LOG.warning("No rbd diff from snapshot %s (%s): hashing every chunk", since, exc)
-            return None
-
-
-class RBDWriter(VolumeWriter):
-    def __init__(self, image, fresh=False):
-        self.image = image
-        self.size = image.size()
-        self.fresh = fresh
-
-    def write(self, offset, data):
-        self.image.write(bytes(data), offset)
-
-    def punch_hole(self, offset, length):
-        length = min(length, self.size - offset)
-        if length > 0:
-            self.image.discard(offset, length)
-
-    def flush(self):
-        self.image.flush()
-
-
 class ConnectorReader(VolumeReader):
-    """A volume opened by common.connector.open_connection (size, read, close): any back end
-    the attach path serves. It knows no allocation map nor diffs, so every chunk is read
-    (zero chunks still become holes) and incrementals compare block hashes."""
+    """A volume opened by common.connector.open_connection: every back end a backup reads
+    goes through the connector layer. Its allocation map (SEEK_DATA/SEEK_HOLE of a file, the
+    rbd object map) decides which chunks are read, and an rbd image at a snapshot tells what
+    changed since an older snapshot (diff_iterate); an opened volume without these (None)
+    has every chunk read and incrementals compare block hashes."""
 
     def __init__(self, opened):
         self.opened = opened
@@ -321,12 +134,23 @@ class ConnectorReader(VolumeReader):
         data = self.opened.read(offset, length)
         return data if len(data) == length else data + bytes(length - len(data))
 
+    def allocated_ranges(self):
+        ranges = getattr(self.opened, "allocated_ranges", None)
+        return ranges() if ranges is not None else None
+
+    def changed_ranges(self, since):
+        changed = getattr(self.opened, "changed_ranges", None)
+        if since is None or changed is None:
+            return None
+        return changed(since)
+
     def close(self):
         self.opened.close()
 
 
 class ConnectorWriter(VolumeWriter):
-    """A volume opened writable by common.connector: holes are written as zeros unless the
+    """A volume opened writable by common.connector. Holes are punched (fallocate on a file,
+    discard on rbd), or written as zeros where the opened volume cannot; none of it when the
     target is `fresh` (a new volume reads as zeros)."""
 
     def __init__(self, opened, fresh=False):
@@ -338,8 +162,15 @@ class ConnectorWriter(VolumeWriter):
         self.opened.write(offset, data)
 
     def punch_hole(self, offset, length):
+        length = min(length, self.size - offset)
+        if length <= 0:
+            return
+        punch = getattr(self.opened, "punch_hole", None)
+        if punch is not None:
+            punch(offset, length)
+            return
         zeros = bytes(min(length, 4 * MiB))
-        end = min(offset + length, self.size)
+        end = offset + length
         while offset < end:
             piece = min(len(zeros), end - offset)
             self.opened.write(offset, zeros if piece == len(zeros) else zeros[:piece])
@@ -350,6 +181,48 @@ class ConnectorWriter(VolumeWriter):
 
     def close(self):
         self.opened.close()
+
+
+class FileReader(ConnectorReader):
+    """A regular file or a block device of this host, by path (a local connection)."""
+
+    def __init__(self, path):
+        self.path = path
+        super().__init__(connector.LocalVolume(path, writable=False))
+
+
+class FileWriter(ConnectorWriter):
+    """An existing file or block device (`FileWriter(path)`), or a new sparse file of a
+    given size (`FileWriter.create(path, size)`)."""
+
+    def __init__(self, path, fresh=False):
+        self.path = path
+        super().__init__(connector.LocalVolume(path, writable=True), fresh=fresh)
+
+    @classmethod
+    def create(cls, path, size):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+        return cls(path, fresh=True)
+
+
+class RBDReader(ConnectorReader):
+    """An open rbd.Image (at the snapshot being backed up) that the caller closes."""
+
+    def __init__(self, image):
+        self.image = image
+        super().__init__(connector.RBDVolume.of_image(image))
+
+
+class RBDWriter(ConnectorWriter):
+    """An open rbd.Image (its head) that the caller closes."""
+
+    def __init__(self, image, fresh=False):
+        self.image = image
+        super().__init__(connector.RBDVolume.of_image(image), fresh=fresh)
 
 
 # --- the engine ------------------------------------------------------------------------------
