@@ -1,20 +1,269 @@
-"""RPC endpoint of the backup service. Skeleton: it heartbeats and answers no methods yet;
-backup and restore flows arrive with the backup issue."""
+"""RPC endpoint of the backup service: thin, it starts flows (backup_worker/flows/).
+
+Backups and restores move a volume's worth of data each, so at most [backup]
+backup_max_concurrent of them run at once; the others wait in the work pool's queue, their
+backup still `creating` or `restoring` at progress 0 (the log says they wait), rather than
+being refused. Deletes and imports only touch the repository's metadata and run on a small
+pool of their own, so they never wait behind a long backup. A queue full beyond
+backup_max_queued refuses, ending the operation with a "busy" message as the volume service
+does.
+
+At start (init_host, before the RPC server takes work) the operations this host owned when it
+stopped (workers rows ("backup", id)) are ended: an interrupted create becomes `error`, its
+data and references dropped and its source given back; an interrupted restore leaves the
+backup `available` and the volume failed; an interrupted delete or import is run again to
+its end. Then the repository's reference counts are recounted from its manifests, which
+gives back what a killed backup had taken."""
+
+import logging
+import threading
 
 import oslo_messaging as messaging
+from oslo_config import cfg
+
+from backup_worker.flows import common
+from backup_worker.flows import create_backup as create_flow
+from backup_worker.flows import delete_backup as delete_flow
+from backup_worker.flows import import_record as import_flow
+from backup_worker.flows import restore_backup as restore_flow
+from common import backup_status, exception
+from common import context as lamina_context
+from common import service as common_service
+from common.db import api as db
+from common.db import backups_api as states
+from common.workpool import BoundedWorkPool
+
+LOG = logging.getLogger(__name__)
+
+backup_manager_opts = [
+    cfg.IntOpt("backup_max_concurrent", default=2, min=1,
+               help="Backups and restores one backup service runs at the same time; more "
+                    "wait in its queue (status creating or restoring, progress 0). Each runs "
+                    "its own read, compress and write pools (backup_workers)."),
+    cfg.IntOpt("backup_max_queued", default=1000, min=1,
+               help="Backups and restores that may wait for a free slot; beyond this the "
+                    "service refuses new ones (the backup goes to error, or the restore "
+                    "fails, with a 'service busy' message)."),
+    cfg.IntOpt("backup_metadata_workers", default=4, min=1,
+               help="Deletes and imports (repository metadata only) run at the same time."),
+]
+CONF = cfg.CONF
+CONF.register_opts(backup_manager_opts, group="backup")
+
+
+class _CreateJob:
+    """A create submitted here: queued, running, cancelled (force-deleted while queued) or
+    done. A delete of the same backup waits for it to end."""
+
+    def __init__(self):
+        self.state = "queued"
+        self.lock = threading.Lock()
+        self.ended = threading.Event()
 
 
 class BackupManager:
-    target = messaging.Target(version="1.0")
+    target = messaging.Target(version="1.1")
 
     def __init__(self, host):
         self.host = host
+        conf = CONF.backup
+        self.data_pool = BoundedWorkPool("backup (%s)" % host, conf.backup_max_concurrent,
+                                         conf.backup_max_queued)
+        self.metadata_pool = BoundedWorkPool("backup metadata (%s)" % host,
+                                             conf.backup_metadata_workers,
+                                             conf.backup_max_queued)
+        self._lock = threading.Lock()
+        self._data_jobs = 0  # backups and restores queued or running here
+        self._creates = {}   # backup id -> _CreateJob
+
+    # --- lifecycle ---------------------------------------------------------------------------
 
     def init_host(self):
-        pass
+        self.cleanup_interrupted()
+        self.check_repository()
 
     def shutdown(self):
-        pass
+        self.metadata_pool.shutdown(wait=True)
+        self.data_pool.shutdown(wait=True)
 
     def periodic_tasks(self):
         return []
+
+    def cleanup_interrupted(self):
+        """End what this service owned when it last stopped (see the module docstring)."""
+        ctxt = lamina_context.get_admin_context()
+        for worker in db.worker_get_all(host=self.host):
+            if worker.resource_type != "backup":
+                continue
+            try:
+                self._clean_up(ctxt, worker)
+            except Exception:
+                LOG.exception("Could not clean up the interrupted %s of backup %s",
+                              worker.operation, worker.resource_id)
+
+    def _clean_up(self, ctxt, worker):
+        backup = backup_status.db_backup(worker.resource_id)
+        if backup is None or backup.deleted:
+            db.worker_release("backup", worker.resource_id)
+            return
+        LOG.warning("Cleaning up the interrupted %s of backup %s (status %s)",
+                    worker.operation, backup.id, backup.status)
+        if backup.status == states.CREATING and worker.operation == import_flow.OPERATION:
+            self._run_now(import_flow, ctxt, backup.id)  # it changes nothing: run it again
+        elif backup.status == states.CREATING:
+            engine = common.make_engine()
+            try:
+                create_flow.end_interrupted(ctxt, engine, backup)
+            finally:
+                engine.store.close()
+        elif backup.status == states.RESTORING:
+            restore_flow.end_interrupted(ctxt, backup)
+        elif backup.status == states.DELETING:
+            self._run_now(delete_flow, ctxt, backup.id)
+        else:
+            db.worker_release("backup", backup.id)
+
+    def check_repository(self):
+        """Recount the references from the manifests (what killed backups leaked) and remove
+        the temporary files killed writers left. Only while no other live backup service
+        could be writing to the same repository: a rados pool is shared by every backup
+        service, a posix directory is this host's."""
+        if common.store_kind() != "posix" and self._peers_up():
+            LOG.info("Other backup services are up: the shared repository is not recounted")
+            return
+        store = common.make_engine().store
+        try:
+            fixed, removed = store.recount_references()
+            if fixed or removed:
+                LOG.warning("Repository recount: %d chunk counts corrected, %d unreferenced "
+                            "chunks removed", fixed, removed)
+            stale = getattr(store, "remove_stale_temp", None)
+            if stale is not None:
+                stale()
+        except Exception:
+            LOG.exception("Could not recount the backup repository's references")
+        finally:
+            store.close()
+
+    def _peers_up(self):
+        return any(svc.host != self.host and common_service.is_up(svc.heartbeat_at)
+                   for svc in db.service_get_all(binary=common_service.BACKUP_BINARY))
+
+    # --- RPC methods -------------------------------------------------------------------------
+
+    def create_backup(self, ctxt, backup_id):
+        job = _CreateJob()
+        with self._lock:
+            self._creates[backup_id] = job
+        self._submit_data(create_flow, ctxt, backup_id, job=job)
+
+    def restore_backup(self, ctxt, backup_id, volume_id):
+        self._submit_data(restore_flow, ctxt, backup_id, volume_id)
+
+    def delete_backup(self, ctxt, backup_id):
+        self._submit_metadata(delete_flow, ctxt, backup_id)
+
+    def import_record(self, ctxt, backup_id):
+        self._submit_metadata(import_flow, ctxt, backup_id)
+
+    # --- running flows -----------------------------------------------------------------------
+
+    def _submit_data(self, flow, ctxt, backup_id, *args, job=None):
+        with self._lock:
+            waiting = self._data_jobs >= CONF.backup.backup_max_concurrent
+            self._data_jobs += 1
+        if waiting:
+            LOG.info("%s of backup %s waits: %d backups and restores are running or queued "
+                     "ahead of it, at most %d run at once", flow.FLOW, backup_id,
+                     self._data_jobs - 1, CONF.backup.backup_max_concurrent)
+        try:
+            self.data_pool.submit(self._run_data, flow, ctxt, backup_id, args, job)
+        except exception.ServiceBusy as exc:
+            with self._lock:
+                self._data_jobs -= 1
+            self._end_failed(flow, ctxt, backup_id, args, str(exc))
+            if job is not None:
+                self._create_ended(backup_id, job)
+
+    def _run_data(self, flow, ctxt, backup_id, args, job):
+        try:
+            if job is not None:
+                with job.lock:
+                    if job.state == "cancelled":
+                        return  # force-deleted while it waited; the delete gave the source back
+                    job.state = "running"
+            self._run(flow, ctxt, backup_id, *args)
+        finally:
+            with self._lock:
+                self._data_jobs -= 1
+            if job is not None:
+                self._create_ended(backup_id, job)
+
+    def _create_ended(self, backup_id, job):
+        with job.lock:
+            if job.state != "cancelled":
+                job.state = "done"
+        job.ended.set()
+        with self._lock:
+            if self._creates.get(backup_id) is job:
+                del self._creates[backup_id]
+
+    def _submit_metadata(self, flow, ctxt, backup_id):
+        try:
+            self.metadata_pool.submit(self._run, flow, ctxt, backup_id)
+        except exception.ServiceBusy as exc:
+            self._end_failed(flow, ctxt, backup_id, (), str(exc))
+
+    def _run(self, flow, ctxt, backup_id, *args):
+        ctxt.update_store()
+        engine = common.make_engine()
+        try:
+            if flow is delete_flow:
+                delete_flow.run(ctxt, engine, self.host, backup_id, self.wait_for_create)
+            else:
+                flow.run(ctxt, engine, self.host, backup_id, *args)
+        except Exception as exc:
+            LOG.warning("%s flow for backup %s ended in failure: %s", flow.FLOW, backup_id, exc)
+            # Normally the reverts ended the operation; if one of them failed (the database
+            # was away, an injected revert failure) end it here. A no-op when they ran.
+            try:
+                self._end_failed(flow, ctxt, backup_id, args,
+                                 "%s (and its rollback did not complete)" % exc)
+            except Exception:
+                LOG.exception("Could not settle the failed %s of backup %s", flow.FLOW,
+                              backup_id)
+        finally:
+            engine.store.close()
+
+    def _run_now(self, flow, ctxt, backup_id):
+        """Run a metadata flow in this thread (start-up cleanup)."""
+        self._run(flow, ctxt, backup_id)
+
+    def wait_for_create(self, backup_id):
+        """Called by the delete flow: a create of this backup that waits in the queue is
+        cancelled (its source given back now); one that runs is waited for (it stops at its
+        next progress report, finding the backup `deleting`, and removes what it wrote)."""
+        with self._lock:
+            job = self._creates.get(backup_id)
+        if job is None:
+            return
+        with job.lock:
+            cancelled = job.state == "queued"
+            if cancelled:
+                job.state = "cancelled"
+        if cancelled:
+            LOG.info("Backup %s was deleted while it waited; it will not run", backup_id)
+            backup_status.fail_create(lamina_context.get_admin_context(), backup_id,
+                                      "deleted before it ran")
+            job.ended.set()
+            return
+        job.ended.wait()
+
+    def _end_failed(self, flow, ctxt, backup_id, args, reason):
+        if flow is create_flow:
+            return backup_status.fail_create(ctxt, backup_id, reason)
+        if flow is import_flow:
+            return backup_status.fail_create(ctxt, backup_id, reason, give_source_back=False)
+        if flow is restore_flow:
+            return backup_status.fail_restore(ctxt, backup_id, args[0], reason)
+        return backup_status.fail_delete(ctxt, backup_id, reason)

@@ -1,7 +1,7 @@
 """The whole system in one process, for functional tests and benchmarks: API (waitress on an
-ephemeral 127.0.0.1 port), scheduler and volume services on the fake:// transport, a database
-of the caller's choice (SQLite file by default) and back ends of any driver (file by default,
-under a temp directory)."""
+ephemeral 127.0.0.1 port), scheduler, volume and backup services on the fake:// transport, a
+database of the caller's choice (SQLite file by default) and back ends of any driver (file by
+default, under a temp directory; the backup repository is a posix one there too)."""
 
 import os
 import threading
@@ -50,6 +50,8 @@ class Stack:
     def configure(self):
         parse_once()
         import api.service  # noqa: F401  (register options)
+        import backup_worker.chunkstore.posix  # noqa: F401
+        import backup_worker.service  # noqa: F401
         import scheduler.service  # noqa: F401
         import volume_worker.service  # noqa: F401
 
@@ -58,6 +60,9 @@ class Stack:
         self.override("host", "stack")
         self.override("enabled_backends", list(self.backends))
         self.override("pool_report_interval", 1)
+        # the backup service (host "stack", where the file volumes' local connections are)
+        self.override("backup_posix_path", os.path.join(self.workdir, "backups"),
+                      group="backup")
         self.override("report_interval", 1)
         # No quota limits unless a test sets them (overrides win; tests/functional/test_quotas.py)
         for opt in ("quota_volumes", "quota_gigabytes", "quota_snapshots"):

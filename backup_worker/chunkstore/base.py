@@ -268,6 +268,45 @@ class ChunkStore:
     def sync(self):
         """Make every chunk and count written so far durable (before a manifest names them)."""
 
+    def list_chunks(self):
+        """Digests of every chunk (or count) the repository holds (repository checks)."""
+        raise NotImplementedError
+
+    def referenced_counts(self):
+        """{digest: manifest slots naming it} over every complete manifest."""
+        counts = {}
+        for backup_id in self.list_manifests():
+            try:
+                manifest = self.get_manifest(backup_id)
+            except ManifestNotFound:
+                continue  # deleted while we listed
+            for digest in manifest["chunks"]:
+                if digest:
+                    counts[digest] = counts.get(digest, 0) + 1
+        return counts
+
+    def recount_references(self):
+        """Set every chunk's count to the manifest slots naming it and remove the chunks no
+        manifest names: what a backup killed mid-way (references taken, no manifest written)
+        leaked comes back. Only safe while no backup runs on the repository (a running one
+        holds references no manifest shows yet): the backup service runs it at start,
+        before it takes work. Returns (counts corrected, chunks removed)."""
+        wanted = self.referenced_counts()
+        fixed = removed = 0
+        for digest in set(self.list_chunks()) | set(wanted):
+            have = self.refcount(digest)
+            want = wanted.get(digest, 0)
+            if have < want:
+                self.incref_many({digest: want - have})
+                fixed += 1
+            elif want == 0:
+                self.delete(digest)
+                removed += 1
+            elif have > want:
+                self.decref_many({digest: have - want})
+                fixed += 1
+        return fixed, removed
+
     # --- manifests ---------------------------------------------------------------------------
 
     def put_manifest(self, backup_id, manifest):

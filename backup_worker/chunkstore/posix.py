@@ -207,6 +207,39 @@ class PosixChunkStore(base.ChunkStore):
             with self._thread_lock:
                 self._db.execute("PRAGMA wal_checkpoint(FULL)")
 
+    def list_chunks(self):
+        digests = set()
+        for _directory, _dirs, names in os.walk(self.chunk_dir):
+            digests.update(name for name in names if not name.startswith(".tmp-"))
+        with self._thread_lock:
+            digests.update(row[0] for row in self._db.execute("SELECT digest FROM refs"))
+        return sorted(digests)
+
+    def recount_references(self):
+        """The counts rewritten from the manifests in one transaction under the repository
+        lock (see ChunkStore.recount_references), unreferenced chunk files removed."""
+        wanted = self.referenced_counts()
+        on_disk = set()
+        for _directory, _dirs, names in os.walk(self.chunk_dir):
+            on_disk.update(name for name in names if not name.startswith(".tmp-"))
+        fixed = removed = 0
+        with self._locked() as db:
+            have = dict(db.execute("SELECT digest, count FROM refs").fetchall())
+            for digest in set(have) | set(wanted) | on_disk:
+                want = wanted.get(digest, 0)
+                if want == 0:
+                    db.execute("DELETE FROM refs WHERE digest = ?", (digest,))
+                    if digest in on_disk:
+                        self._unlink_chunk(digest)
+                        removed += 1
+                    elif digest in have:
+                        fixed += 1
+                elif have.get(digest) != want:
+                    db.execute("INSERT INTO refs (digest, count) VALUES (?, ?) ON CONFLICT("
+                               "digest) DO UPDATE SET count = excluded.count", (digest, want))
+                    fixed += 1
+        return fixed, removed
+
     # --- manifests ---------------------------------------------------------------------------
 
     def put_manifest(self, backup_id, manifest):

@@ -227,6 +227,10 @@ class RadosChunkStore(base.ChunkStore):
     def refcount(self, digest):
         return self._read_count(self.chunk_object(digest))[0]
 
+    def list_chunks(self):
+        return sorted(obj.key[len("chunk."):] for obj in self._ioctx.list_objects()
+                      if obj.key.startswith("chunk."))
+
     # --- manifests ---------------------------------------------------------------------------
 
     def put_manifest(self, backup_id, manifest):

@@ -1,9 +1,10 @@
 """lamina-aio: the embedded all-in-one service.
 
-API, scheduler and one volume service in one process, an SQLite file, the in-process fake://
-message transport and the file driver, all under one data directory. Any Cinder client can
-talk to it with noauth. Composing every service is this module's whole job, which is why it
-lives in common/ and imports the service packages' entry points."""
+API, scheduler, one volume service and a backup service in one process, an SQLite file, the
+in-process fake:// message transport, the file driver and a posix backup repository, all
+under one data directory. Any Cinder client can talk to it with noauth. Composing every
+service is this module's whole job, which is why it lives in common/ and imports the service
+packages' entry points."""
 
 import logging
 import os
@@ -34,15 +35,21 @@ def configure(data_dir, port):
                      group="database")
     CONF.set_default("osapi_volume_listen_port", port)
     CONF.set_default("host", "aio")
+    from backup_worker.chunkstore import posix  # noqa: F401 (registers [backup] options)
+
+    CONF.set_default("backup_posix_path", os.path.join(data_dir, "backups"), group="backup")
     rpc.use_transport_url(getattr(CONF, "transport_url", None) or "fake://")
 
 
 def start_services():
-    """Start scheduler and volume services in this process; returns them (for stop)."""
+    """Start scheduler, volume and backup services in this process; returns them (for
+    stop). The backup service starts last: its start-up cleanup may call the volume services."""
+    from backup_worker import service as backup_service
     from scheduler import service as scheduler_service
     from volume_worker import service as volume_service
 
-    services = [scheduler_service.build_service()] + volume_service.build_services()
+    services = [scheduler_service.build_service()] + volume_service.build_services() + \
+        [backup_service.build_service()]
     for svc in services:
         svc.start()
     return services

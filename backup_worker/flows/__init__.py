@@ -1,0 +1,1 @@
+"""The backup service's flows: one module per operation (docs/backups-design.md)."""

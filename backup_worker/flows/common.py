@@ -1,0 +1,100 @@
+"""Pieces the backup flows share: running a flow, reading why it failed, the repository and
+engine of this service, the progress reporter that also notices a force delete."""
+
+import logging
+
+from oslo_config import cfg
+from taskflow import engines
+
+from backup_worker import engine as backup_engine
+from backup_worker.chunkstore import open_store
+from common import exception, fault
+from common.db import api as db
+from common.db import models
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+
+class BackupStateChanged(exception.LaminaException):
+    """The backup left the status the operation needs (force delete, reset) under it."""
+
+    code = 400
+    fault = "badRequest"
+    message = "Invalid backup: %(reason)s"
+
+
+def run_flow(flow, store):
+    """Run a flow serially in this thread. On failure TaskFlow reverts the tasks that ran
+    (newest first) and re-raises the original exception."""
+    engine = engines.load(flow, store=store, engine="serial")
+    engine.run()
+    return engine
+
+
+def failure_reason(flow_failures):
+    """The readable cause of a flow failure for user messages."""
+    for failure in flow_failures.values():
+        return str(failure.exception) or failure.exception_str
+    return "unknown error"
+
+
+def store_kind():
+    """The repository kind this service writes (the backup row's `service`)."""
+    return CONF.backup.backup_chunk_store
+
+
+def make_engine():
+    """A BackupEngine on this service's repository (opened per operation: a posix store is
+    one sqlite connection, a rados one a cluster connection; the caller closes it)."""
+    return backup_engine.BackupEngine(open_store())
+
+
+class Progress:
+    """The engine's progress callback: backup.progress (percent) on the record while the
+    operation runs. The update is conditional on the operation's status, so a backup that
+    was force-deleted (or reset) under a running operation stops it at its next report."""
+
+    def __init__(self, flow, backup_id, status):
+        self.point = flow + ".progress"
+        self.backup_id = backup_id
+        self.status = status
+        self.last = -1
+
+    def __call__(self, percent):
+        fault.check(self.point)  # tests: a backup slowed or failed part-way
+        value = int(percent)
+        if value == self.last and value < 100:
+            return
+        won = db.conditional_update(models.Backup, self.backup_id, {"progress": value},
+                                    {"status": self.status, "deleted": False})
+        if not won:
+            raise BackupStateChanged(reason="backup %s is no longer %s; stopping"
+                                     % (self.backup_id, self.status))
+        self.last = value
+
+
+def still(backup, status, host):
+    """Raise unless the backup is in `status` and owned by this backup service."""
+    if backup is None or backup.deleted or backup.status != status:
+        raise BackupStateChanged(reason="backup %s is no longer %s"
+                                 % (getattr(backup, "id", "?"), status))
+    if backup.host != host:
+        raise BackupStateChanged(reason="backup %s belongs to backup service %s, not %s"
+                                 % (backup.id, backup.host, host))
+
+
+def own_worker(backup_id, operation, host):
+    """Make this service the owner of the backup's workers row (the api writes it; a restore
+    into a new volume reaches us through the volume service, which may not have one)."""
+    if not db.worker_claim("backup", backup_id, operation, host=host):
+        db.worker_set_host("backup", backup_id, host)
+
+
+def pruning():
+    """[backup] backup_pruning, declared with the chain rule in common/db/backups_api.py."""
+    try:
+        return bool(CONF.backup.backup_pruning)
+    except cfg.NoSuchOptError:
+        return False
+
