@@ -7,9 +7,11 @@ import werkzeug.exceptions
 
 from api import auth, microversion
 from api.attachment_requests import Attachments
+from api.backup_requests import BackupRequests
 from api.routes import (
     attachments,
     availability_zones,
+    backups,
     clusters,
     default_types,
     encryption_types,
@@ -43,7 +45,7 @@ RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, se
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
                        transfers.bp, hosts.bp, availability_zones.bp, extensions.bp,
                        clusters.bp, group_types.bp, groups.bp, group_snapshots.bp,
-                       attachments.bp)
+                       attachments.bp, backups.bp)
 
 
 def _fault(code, fault, message):
@@ -98,6 +100,7 @@ def _handle_unexpected(exc):
 def create_app():
     app = flask.Flask("lamina")
     app.config["volume_requests"] = VolumeRequests()
+    app.config["backup_requests"] = BackupRequests(app.config["volume_requests"])
     app.config["snapshot_requests"] = SnapshotRequests()
     app.config["attachment_requests"] = Attachments()
     app.register_blueprint(versions.bp)

@@ -65,6 +65,7 @@ QOS = "/qos-specs/{qos_id}"
 GT = "/group_types/{group_type_id}"
 G = "/groups/{group_id}"
 GS = "/group_snapshots/{group_snapshot_id}"
+B = "/backups/{backup_id}"
 ENCRYPTION = "rule:volume_extension:volume_type_encryption"
 
 _RULES = [
@@ -332,6 +333,26 @@ _RULES = [
     _op("group:delete_group_snapshot", MEMBER, "Delete a group snapshot.", [("DELETE", GS)]),
     _op("group:reset_group_snapshot_status", ADMIN_API, "Reset a group snapshot's status.",
         [("POST", GS + "/action (reset_status)")]),
+    # backups (Cinder's names and defaults: export, import and the admin actions admin-only)
+    _op("backup:get_all", READER, "List backups.",
+        [("GET", "/backups"), ("GET", "/backups/detail")]),
+    _op("backup:backup_project_attribute", ADMIN_API,
+        "See os-backup-project-attr:project_id (3.18) and user_id (3.56) in backups.",
+        [("GET", B), ("GET", "/backups/detail")]),
+    _op("backup:create", MEMBER, "Create a backup.", [("POST", "/backups")]),
+    _op("backup:get", READER, "Show a backup.", [("GET", B)]),
+    _op("backup:update", MEMBER, "Update a backup.", [("PUT", B)]),
+    _op("backup:delete", MEMBER, "Delete a backup.", [("DELETE", B)]),
+    _op("backup:restore", MEMBER, "Restore a backup to a new or an existing volume.",
+        [("POST", B + "/restore")]),
+    _op("backup:backup-import", ADMIN_API, "Import a backup record.",
+        [("POST", "/backups/import_record")]),
+    _op("backup:backup-export", ADMIN_API, "Export a backup's record.",
+        [("GET", B + "/export_record")]),
+    _op("volume_extension:backup_admin_actions:reset_status", ADMIN_API,
+        "Reset a backup's status.", [("POST", B + "/action (os-reset_status)")]),
+    _op("volume_extension:backup_admin_actions:force_delete", ADMIN_API,
+        "Force delete a backup.", [("POST", B + "/action (os-force_delete)")]),
 ]
 
 

@@ -453,6 +453,43 @@ group_snapshot_reset_status_action = {
 }
 
 
+# backups (api/routes/backups.py), as Cinder's schemas take them: metadata from 3.43,
+# availability_zone from 3.51 (unknown keys are refused before).
+container = {"type": ["string", "null"], "maxLength": 255}
+_backup_create = {
+    "volume_id": uuid, "container": container, "description": description,
+    "incremental": {"enum": CINDER_BOOLEANS}, "force": {"enum": CINDER_BOOLEANS},
+    "name": name, "snapshot_id": uuid_or_null}
+backup_create = _wrapped("backup", _backup_create, ["volume_id"])
+backup_create_v343 = _wrapped("backup", dict(
+    _backup_create, metadata={"anyOf": [metadata, {"type": "null"}]}), ["volume_id"])
+backup_create_v351 = _wrapped("backup", dict(
+    _backup_create, metadata={"anyOf": [metadata, {"type": "null"}]},
+    availability_zone={"type": ["string", "null"], "maxLength": 255}), ["volume_id"])
+backup_update = _wrapped("backup", {"name": name, "description": description})
+backup_update_v343 = _wrapped("backup", {"name": name, "description": description,
+                                         "metadata": metadata})
+backup_restore = {
+    "type": "object",
+    "properties": {"restore": {"type": ["object", "null"],
+                               "properties": {"name": name, "volume_id": uuid_or_null},
+                               "additionalProperties": False}},
+    "required": ["restore"],
+    "additionalProperties": False,
+}
+backup_import = _wrapped("backup-record", {
+    "backup_service": {"type": "string", "minLength": 1, "maxLength": 255},
+    "backup_url": {"type": "string", "minLength": 1, "maxLength": 65535}},
+    ["backup_service", "backup_url"])
+BACKUP_RESET_STATUSES = ("available", "error")
+backup_reset_status_action = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": list(BACKUP_RESET_STATUSES)}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+
+
 _validators = {}
 
 

@@ -256,6 +256,52 @@ def snapshot(snap, ctx, detail=True):
     return body
 
 
+# --- backups (api/routes/backups.py) ---------------------------------------------------------
+# Cinder's v3 backup views: the summary (id, links, name) in the plain list and the create,
+# update and import bodies; the detail in show and list detail, growing with 3.43 (metadata),
+# 3.18 and 3.56 (project and user, for whom backup:backup_project_attribute allows: admins)
+# and 3.64 (encryption_key_id, only when the backup has a key).
+
+def backup_summary(backup):
+    return {"id": backup.id, "name": backup.name, "links": _links("backups", backup.id)}
+
+
+def backup_detail(backup, ctx):
+    body = {
+        "id": backup.id,
+        "name": backup.name,
+        "description": backup.description,
+        "status": backup.status,
+        "size": backup.size,
+        "object_count": backup.object_count or 0,
+        "container": backup.container,
+        "availability_zone": backup.availability_zone,
+        "created_at": isotime(backup.created_at),
+        "updated_at": isotime(backup.updated_at),
+        "fail_reason": backup.fail_reason,
+        "volume_id": backup.volume_id,
+        "links": _links("backups", backup.id),
+        "is_incremental": bool(backup.is_incremental),
+        "has_dependent_backups": (backup.num_dependent_backups or 0) > 0,
+        "snapshot_id": backup.snapshot_id,
+        "data_timestamp": isotime(backup.data_timestamp),
+    }
+    if microversion.at_least((3, 43)):
+        body["metadata"] = {m.key: m.value for m in backup.backup_metadata}
+    if microversion.at_least((3, 18)) and policy.check(ctx, "backup:backup_project_attribute",
+                                                       backup):
+        body["os-backup-project-attr:project_id"] = backup.project_id
+        if microversion.at_least((3, 56)):
+            body["user_id"] = backup.user_id
+    if microversion.at_least((3, 64)) and backup.encryption_key_id:
+        body["encryption_key_id"] = backup.encryption_key_id
+    return body
+
+
+def backup_restore(backup_id, volume):
+    return {"backup_id": backup_id, "volume_id": volume.id, "volume_name": volume.name}
+
+
 # --- volume transfers (api/routes/transfers.py) ----------------------------------------------
 # Cinder's links name os-volume-transfer on both paths; the detail fields grow with 3.55
 # (no_snapshots) and 3.57 (where the transfer came from and went, whether it was accepted).

@@ -13,7 +13,7 @@ from api.backends import refuse_if_frozen
 from api.routes import type_access
 from common import exception, extra_specs, quota, volume_status
 from common.db import api as db
-from common.db import models, types_api
+from common.db import backups_api, models, types_api
 from common.db.session import writer
 from scheduler import rpcapi as scheduler_rpcapi
 from volume_worker import rpcapi as volume_rpcapi
@@ -85,10 +85,14 @@ class VolumeRequests:
 
     def create(self, ctx, size, name=None, description=None, volume_type=None,
                availability_zone=None, metadata=None, snapshot_id=None, source_volid=None,
-               group_id=None):
+               group_id=None, backup_id=None):
         """A new volume: empty, or with the data of a snapshot or of another volume (then on
-        that source's back end, of its type and zone)."""
+        that source's back end, of its type and zone), or of a backup (backup_id: 3.47 and
+        restores to a new volume; the backup service writes it once it is placed)."""
         source = None
+        if backup_id:
+            # 404 outside the project; at least the backup's size (docs/backups-design.md)
+            size = max(size or 0, backups_api.backup_get(ctx, backup_id).size)
         if snapshot_id:
             source = db.snapshot_get(ctx, snapshot_id)
             source_volume = db.volume_get_internal(source.volume_id)
@@ -120,7 +124,7 @@ class VolumeRequests:
             "description": description, "size": size, "status": "creating",
             "attach_status": "detached", "availability_zone": zone,
             "volume_type_id": vtype.id, "snapshot_id": snapshot_id or None,
-            "source_volid": source_volid or None,
+            "source_volid": source_volid or None, "backup_id": backup_id or None,
             # Multiattach comes from the type (the scheduler then picks a pool that has it).
             "multiattach": extra_specs.is_true(
                 {spec.key: spec.value for spec in vtype.extra_specs}.get("multiattach")),
@@ -136,7 +140,9 @@ class VolumeRequests:
                            % group.availability_zone)
             values["availability_zone"] = group.availability_zone
             values["group_id"] = group_id
-        if source is None:
+        if backup_id:
+            volume = self._create_from_backup(backup_id, values, metadata)
+        elif source is None:
             # the row and its quota charge in one transaction (413, nothing written, if over)
             volume = quota.create_volume(values, metadata)
         else:
@@ -179,6 +185,22 @@ class VolumeRequests:
                 raise exception.InvalidVolume(
                     reason="Source volume status must be 'available' or 'in-use', currently %s."
                            % (locked.status if locked else "deleted"))
+            quota.charge_new_volume(s, values)  # 413, and nothing written, if over quota
+            return db.volume_add(s, values, metadata=metadata)
+
+    @staticmethod
+    def _create_from_backup(backup_id, values, metadata):
+        """Insert the volume, charge its quota and move the backup to `restoring` onto it, in
+        one transaction: a concurrent delete or restore of the backup either sees it
+        `restoring` (and is refused) or has moved it on first (and this is refused)."""
+        values = dict(values, id=db.new_id())
+        with writer() as s:
+            if not db.conditional_update(models.Backup, backup_id,
+                                         {"status": backups_api.RESTORING,
+                                          "restore_volume_id": values["id"]},
+                                         {"status": backups_api.AVAILABLE, "deleted": False},
+                                         session=s):
+                raise backups_api.InvalidBackup(reason="Backup status must be available")
             quota.charge_new_volume(s, values)  # 413, and nothing written, if over quota
             return db.volume_add(s, values, metadata=metadata)
 

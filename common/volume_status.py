@@ -57,6 +57,12 @@ def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, re
             # charges the volume again (common/quota.py)
             quota.on_operation_failed(s, volume, from_status, to_status)
             db.worker_release("volume", volume_id, session=s)
+            if from_status == "creating" and volume is not None and volume.backup_id:
+                # A volume made from a backup that will not be: the backup is free again.
+                db.conditional_update(models.Backup, volume.backup_id,
+                                      {"status": "available", "restore_volume_id": None},
+                                      {"status": "restoring", "restore_volume_id": volume_id},
+                                      session=s)
     if won:
         LOG.error("%s of volume %s failed: %s", action, volume_id, reason)
         record_user_message(ctxt, volume_id, event_id, "%s: %s" % (action, reason))

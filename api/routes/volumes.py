@@ -152,14 +152,19 @@ def summary(project_id):
 def create(project_id):
     policy.authorize(ctx(), "volume:create")
     body = json_body(schemas.volume_create)["volume"]
-    if body.get("snapshot_id") and body.get("source_volid"):
-        raise exception.InvalidInput(reason="give snapshot_id or source_volid, not both")
+    # 3.47: a volume made from a backup (the backup service restores into it)
+    backup_id = body.get("backup_id") if microversion.at_least((3, 47)) else None
+    if len([k for k in ("snapshot_id", "source_volid") if body.get(k)] + (
+            [backup_id] if backup_id else [])) > 1:
+        raise exception.InvalidInput(reason="give one of snapshot_id, source_volid and "
+                                            "backup_id, not several")
     size = body.get("size")
-    if size is None and not (body.get("snapshot_id") or body.get("source_volid")):
+    if size is None and not (body.get("snapshot_id") or body.get("source_volid") or backup_id):
         raise exception.InvalidInput(reason="size is required (an integer number of GiB)")
     group_id = body.get("group_id") if microversion.at_least((3, 13)) else None
-    for unsupported in ("imageRef", "backup_id", "consistencygroup_id") + (
-            () if microversion.at_least((3, 13)) else ("group_id",)):
+    for unsupported in ("imageRef", "consistencygroup_id") + (
+            () if microversion.at_least((3, 13)) else ("group_id",)) + (
+            () if microversion.at_least((3, 47)) else ("backup_id",)):
         if body.get(unsupported):
             raise exception.InvalidInput(
                 reason="creating a volume with %s is not supported yet" % unsupported)
@@ -177,7 +182,8 @@ def create(project_id):
         availability_zone=body.get("availability_zone"),
         metadata=body.get("metadata") or {},
         snapshot_id=body.get("snapshot_id"), source_volid=body.get("source_volid"),
-        **({"group_id": group_id} if group_id else {}))
+        **({"group_id": group_id} if group_id else {}),
+        **({"backup_id": backup_id} if backup_id else {}))
     return reply({"volume": views.volume_detail(volume, ctx(), extended=False)}, 202)
 
 
