@@ -7,7 +7,7 @@ import logging
 
 from api.backends import refuse_if_frozen
 from backup_worker import rpcapi as backup_rpcapi
-from common import exception, quota
+from common import backup_status, exception, quota
 from common.db import api as db
 from common.db import backups_api, models
 from common.db.models import utcnow
@@ -88,7 +88,7 @@ class BackupRequests:
         try:
             self.backup_rpcapi.create_backup(ctx, host, backup_id)
         except Exception as exc:
-            self._fail_unsent_create(backup, exc)
+            self._fail_unsent_create(ctx, backup, exc)
             raise exception.ServiceBusy(service="backup")
         LOG.info("Backup %s of volume %s (%s) accepted for %s", backup_id, volume_id,
                  "incremental on %s" % parent.id if parent else "full", host)
@@ -115,26 +115,12 @@ class BackupRequests:
             raise exception.InvalidVolume(
                 reason="Backing up an in-use volume must use the force flag.")
 
-    def _fail_unsent_create(self, backup, exc):
-        """The cast did not leave: the backup ends `error`, its source back as it was."""
-        reason = "the backup service could not be reached (%s)" % exc
-        with writer() as s:
-            won = db.conditional_update(models.Backup, backup.id,
-                                        {"status": backups_api.ERROR, "fail_reason": reason[:255]},
-                                        {"status": backups_api.CREATING, "deleted": False},
-                                        session=s)
-            if won:
-                if backup.snapshot_id:
-                    db.conditional_update(models.Snapshot, backup.snapshot_id,
-                                          {"status": "available"},
-                                          {"status": backups_api.SNAPSHOT_BACKING_UP}, session=s)
-                else:
-                    volume = s.get(models.Volume, backup.volume_id)
-                    db.conditional_update(models.Volume, backup.volume_id,
-                                          {"status": volume.previous_status or "available"},
-                                          {"status": backups_api.VOLUME_BACKING_UP}, session=s)
-                db.worker_release("backup", backup.id, session=s)
-        LOG.error("Backup %s failed: %s", backup.id, reason)
+    @staticmethod
+    def _fail_unsent_create(ctx, backup, exc):
+        """The cast did not leave: the backup ends `error`, its source back as it was, as
+        the backup service ends a failed create (common/backup_status.py)."""
+        backup_status.fail_create(ctx, backup.id,
+                                  "the backup service could not be reached (%s)" % exc)
 
     # --- restore -----------------------------------------------------------------------------
 
@@ -240,13 +226,8 @@ class BackupRequests:
         try:
             self.backup_rpcapi.delete_backup(ctx, host, backup_id)
         except Exception as exc:
-            with writer() as s:
-                if db.conditional_update(models.Backup, backup_id,
-                                         {"status": backups_api.ERROR_DELETING,
-                                          "fail_reason": ("the backup service could not be "
-                                                          "reached (%s)" % exc)[:255]},
-                                         {"status": backups_api.DELETING}, session=s):
-                    db.worker_release("backup", backup_id, session=s)
+            backup_status.fail_delete(ctx, backup_id,
+                                      "the backup service could not be reached (%s)" % exc)
             raise exception.ServiceBusy(service="backup")
         LOG.info("Backup %s delete accepted%s", backup_id, " (forced)" if force else "")
 
@@ -312,13 +293,9 @@ class BackupRequests:
         try:
             self.backup_rpcapi.import_record(ctx, host, backup_id)
         except Exception as exc:
-            with writer() as s:
-                if db.conditional_update(models.Backup, backup_id,
-                                         {"status": backups_api.ERROR,
-                                          "fail_reason": ("the backup service could not be "
-                                                          "reached (%s)" % exc)[:255]},
-                                         {"status": backups_api.CREATING}, session=s):
-                    db.worker_release("backup", backup_id, session=s)
+            # an import has no source to give back
+            backup_status.fail_create(ctx, backup_id, "the backup service could not be "
+                                      "reached (%s)" % exc, give_source_back=False)
             raise exception.ServiceBusy(service="backup")
         LOG.info("Backup record %s imported, sent to %s to check", backup_id, host)
         return backup

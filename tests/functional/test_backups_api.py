@@ -626,7 +626,7 @@ def test_export_and_import_refusals(stack, backup_service, casts):
     assert (backup_rows(), usage(stack)) == before
 
 
-# --- /v2 and project-less paths ------------------------------------------------------------------
+# --- /v2 and project-less paths ----------------------------------------------------------------
 
 def test_v2_and_projectless_paths(stack, backup_service, casts):
     volume = available_volume(stack)
@@ -643,3 +643,81 @@ def test_v2_and_projectless_paths(stack, backup_service, casts):
     resp = requests.get("%s/v3/backups/%s" % (stack.url, backup_id),
                         headers={"X-Auth-Token": "admin:p1"})
     assert resp.status_code == 200 and resp.json()["backup"]["id"] == backup_id
+
+
+# --- casts that do not leave -------------------------------------------------------------------
+
+def test_unsent_casts_end_the_operation(stack, backup_service, casts, monkeypatch):
+    volume = available_volume(stack, size=2)
+    backup_id = available_backup(stack, volume["id"])
+    target = available_volume(stack, size=2, name="t")
+
+    def down(self, *args):
+        raise RuntimeError("transport gone")
+
+    for method in ("create_backup", "restore_backup", "delete_backup"):
+        monkeypatch.setattr(backup_rpcapi.BackupAPI, method, down)
+    resp = create(stack, volume["id"])
+    assert resp.status_code == 503
+    [failed] = [b for b in backups_api.backup_get_all(_admin()) if b.id != backup_id]
+    assert failed.status == "error" and "could not be reached" in failed.fail_reason
+    assert db.volume_get_internal(volume["id"]).status == "available"
+    resp = stack.request("POST", "/backups/%s/restore" % backup_id,
+                         {"restore": {"volume_id": target["id"]}})
+    assert resp.status_code == 503
+    assert (row(backup_id).status, row(backup_id).restore_volume_id) == ("available", None)
+    assert db.volume_get_internal(target["id"]).status == "available"
+    assert stack.request("DELETE", "/backups/" + backup_id).status_code == 503
+    assert row(backup_id).status == "error_deleting"
+    assert not [w for w in db.worker_get_all() if w.resource_type == "backup"]
+
+
+# --- with the stack's backup service ---------------------------------------------------------
+
+def wait_backup(stack, backup_id, statuses, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = stack.request("GET", "/backups/" + backup_id)
+        if resp.status_code == 404 and "deleted" in statuses:
+            return "deleted"
+        backup = resp.json()["backup"]
+        if backup["status"] in statuses:
+            return backup["status"]
+        assert time.monotonic() < deadline, backup
+        time.sleep(0.05)
+
+
+def test_the_backup_service_takes_every_cast(stack):
+    """The casts as the backup service takes them (statuses only: the data is its tests')."""
+    volume = available_volume(stack)
+    resp = create(stack, volume["id"])
+    assert resp.status_code == 202, resp.text
+    backup_id = resp.json()["backup"]["id"]
+    assert wait_backup(stack, backup_id, ("available", "error")) == "available"
+    assert stack.wait_volume(volume["id"], ("available",))
+    resp = stack.request("POST", "/backups/%s/restore" % backup_id, {"restore": {}})
+    assert resp.status_code == 202, resp.text
+    assert stack.wait_volume(resp.json()["restore"]["volume_id"], ("available", "error"))[
+        "status"] == "available"
+    assert wait_backup(stack, backup_id, ("available",)) == "available"
+    record = stack.request("GET", "/backups/%s/export_record" % backup_id).json()[
+        "backup-record"]
+    # the database loses the row (its data stays in the repository): the record brings it back
+    from common import quota
+    from common.db.session import writer
+    with writer() as s:
+        db.conditional_update(models.Backup, backup_id, {"deleted": True, "status": "deleted"},
+                              {}, session=s)
+        quota.release_backup("p1", 1, session=s)
+    resp = stack.request("POST", "/backups/import_record", {"backup-record": record})
+    assert resp.status_code == 201, resp.text
+    assert wait_backup(stack, backup_id, ("available", "error")) == "available"
+    assert usage(stack) == (1, 1)
+    # a delete removes the data too: an import of its record then ends `error`
+    assert stack.request("DELETE", "/backups/" + backup_id).status_code == 202
+    assert wait_backup(stack, backup_id, ("deleted", "error_deleting")) == "deleted"
+    assert usage(stack) == (0, 0)
+    resp = stack.request("POST", "/backups/import_record", {"backup-record": record})
+    assert resp.status_code == 201, resp.text
+    assert wait_backup(stack, backup_id, ("available", "error")) == "error"
+    assert "not found" in row(backup_id).fail_reason
