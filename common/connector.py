@@ -18,7 +18,7 @@ reads as zeros), write(offset, data), punch_hole(offset, length) (the range read
 afterwards, deallocated where the storage can), allocated_ranges() ([(offset, length)] that
 may hold data, or None when unknown), changed_ranges(since_snapshot) ([(offset, length)]
 changed since that snapshot of the same image, or None when it cannot tell: local volumes
-never can), flush() and close()."""
+never can), flush() and close(); `with` closes it."""
 
 import ctypes
 import ctypes.util
@@ -154,6 +154,12 @@ class LocalVolume:
             os.close(self._fd)
             self._fd = None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
 
 def _write_zeros(volume, offset, length):
     zeros = bytes(min(length, CHUNK))
@@ -275,6 +281,12 @@ class RBDVolume:
             ioctx.close()
         finally:
             cluster.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
 def open_connection(connection, writable):

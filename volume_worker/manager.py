@@ -53,7 +53,7 @@ CONF.register_opts(volume_manager_opts)
 
 
 class VolumeManager:
-    target = messaging.Target(version="1.3")
+    target = messaging.Target(version="1.4")
 
     def __init__(self, host, driver):
         self.host = host  # host@backend
@@ -303,6 +303,72 @@ class VolumeManager:
         ctxt.update_store()
         return flow.run(ctxt, self.driver, self.host, *args)
 
+    # --- backups (1.4): the backup service waits for these (RPC call) -------------------------
+
+    def prepare_backup_source(self, ctxt, volume_id, backup_id, snapshot_id=None):
+        """A readable connection on a point in time of the volume for the backup
+        (docs/backups-design.md). A temporary snapshot may take a while (a file is copied
+        where there are no reflinks): on the work pool, bounded like any other work."""
+        return self._call_on_pool(self._backup_source, ctxt, volume_id, backup_id,
+                                  snapshot_id)
+
+    def release_backup_source(self, ctxt, volume_id, backup_id, keep_source_snapshot):
+        return self._call_on_pool(self._release_backup_source, ctxt, volume_id, backup_id,
+                                  keep_source_snapshot)
+
+    def prepare_restore_target(self, ctxt, volume_id):
+        """Quick (the connection of the volume's storage): on the RPC thread."""
+        return self.driver.restore_target(self._volume_here(volume_id))
+
+    def _call_on_pool(self, fn, ctxt, *args):
+        future = self.pool.submit(self._on_pool, fn, ctxt, *args)
+        try:
+            return future.result()
+        except Exception as exc:
+            LOG.warning("%s%s failed: %s", fn.__name__.lstrip("_"), args[:2], exc)
+            raise
+
+    @staticmethod
+    def _on_pool(fn, ctxt, *args):
+        ctxt.update_store()
+        return fn(ctxt, *args)
+
+    def _volume_here(self, volume_id):
+        volume = db.volume_get_internal(volume_id)
+        if volume is None or volume.deleted:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        if not volume.host or volume.host.split("#")[0] != self.host:
+            raise exception.InvalidVolume(reason="volume %s is not on %s" % (volume_id,
+                                                                            self.host))
+        return volume
+
+    def _backup_source(self, ctxt, volume_id, backup_id, snapshot_id):
+        volume = self._volume_here(volume_id)
+        snapshot = None
+        if snapshot_id:
+            snapshot = db.snapshot_get_internal(snapshot_id)
+            if snapshot is None or snapshot.deleted or snapshot.volume_id != volume_id:
+                raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+        # A volume being backed up keeps the status it came from in previous_status.
+        statuses = {volume.status, volume.previous_status if volume.status == "backing-up"
+                    else None}
+        in_use = snapshot is None and ("in-use" in statuses or volume.attach_status ==
+                                       "attached")
+        source = self.driver.backup_source(volume, backup_id, snapshot=snapshot, in_use=in_use)
+        LOG.info("Backup %s of volume %s reads %s", backup_id, volume_id,
+                 "snapshot %s" % snapshot_id if snapshot else
+                 "a temporary snapshot (in use)" if in_use else "the volume")
+        return source
+
+    def _release_backup_source(self, ctxt, volume_id, backup_id, keep_source_snapshot):
+        volume = db.volume_get_internal(volume_id)
+        if volume is None or volume.deleted:
+            return None  # its storage went with it, temporary snapshots too
+        volume = self._volume_here(volume_id)
+        self.driver.release_backup_source(volume, backup_id, keep_source_snapshot,
+                                          _live_backup_ids(volume_id))
+        return None
+
     def get_manageable_snapshots(self, ctxt):
         """The back end's snapshots; what a live snapshot row owns is marked not safe."""
         from common.db import volume_actions_api
@@ -464,3 +530,17 @@ class VolumeManager:
         except Exception:
             # The reaper ends it after volume_operation_timeout.
             LOG.exception("Could not settle the failed %s of volume %s", flow.FLOW, volume_id)
+
+
+def _live_backup_ids(volume_id):
+    """Ids of the volume's backups that are neither deleted nor failed: the ones whose
+    diff-base snapshots may still serve an incremental."""
+    from sqlalchemy import select
+
+    from common.db import backups_api, models
+    from common.db.session import reader
+
+    with reader() as s:
+        return set(s.scalars(select(models.Backup.id).where(
+            models.Backup.volume_id == volume_id, models.Backup.deleted.is_(False),
+            models.Backup.status != backups_api.ERROR)))

@@ -6,6 +6,8 @@ Version history:
   1.2  snapshots, volumes from snapshots and volumes, revert, manage/unmanage, retype,
        migrate (issue 4; every method added in 1.2 passes version="1.2" to _prepare)
   1.3  export_attachment, remove_attachment_export (attachments, issue 10)
+  1.4  prepare_backup_source, release_backup_source, prepare_restore_target (backups,
+       issue 11; docs/backups-design.md)
 """
 
 from common import rpc
@@ -14,7 +16,7 @@ TOPIC = "lamina-volume"
 
 
 class VolumeAPI:
-    VERSION = "1.3"
+    VERSION = "1.4"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
@@ -119,3 +121,30 @@ class VolumeAPI:
         return self._prepare(host, version="1.3").call(
             ctxt, "remove_attachment_export", volume_id=volume_id,
             attachment_id=attachment_id, connector=connector)
+
+    # --- backups (1.4): what the backup service asks of a volume's service ------------------
+
+    def prepare_backup_source(self, ctxt, host, volume_id, backup_id, snapshot_id=None):
+        """Synchronous: {"connection": {...}, "source_snapshot": name or None}, a readable
+        connection (common/connector.open_connection) on a point in time of the volume: the
+        snapshot's when snapshot_id is given; else on rbd the new image snapshot
+        `backup.<backup_id>` (kept as the next incremental's diff base); else the volume
+        itself when it is not in use, a temporary snapshot when it is. source_snapshot names
+        the rbd snapshot read (a later incremental's diff base), None elsewhere."""
+        return self._prepare(host, version="1.4").call(
+            ctxt, "prepare_backup_source", volume_id=volume_id, backup_id=backup_id,
+            snapshot_id=snapshot_id)
+
+    def release_backup_source(self, ctxt, host, volume_id, backup_id, keep_source_snapshot):
+        """Synchronous: the backup is done with its source. Removes the temporary snapshot;
+        on rbd keeps `backup.<backup_id>` when keep_source_snapshot (and removes the
+        `backup.*` snapshots of the volume that no live backup names any more)."""
+        return self._prepare(host, version="1.4").call(
+            ctxt, "release_backup_source", volume_id=volume_id, backup_id=backup_id,
+            keep_source_snapshot=keep_source_snapshot)
+
+    def prepare_restore_target(self, ctxt, host, volume_id):
+        """Synchronous: a writable connection (common/connector.open_connection) to the
+        volume's storage, for a restore."""
+        return self._prepare(host, version="1.4").call(ctxt, "prepare_restore_target",
+                                                       volume_id=volume_id)

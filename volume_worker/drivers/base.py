@@ -217,6 +217,30 @@ class VolumeDriver(abc.ABC):
         {"driver_volume_type": "rbd", "data": {pool, image, user, conf, keyring, ...}}."""
         raise self._unsupported_manage()
 
+    # --- backups (issue 11; docs/backups-design.md) ---------------------------------------------
+    # The volume service's endpoints prepare_backup_source, release_backup_source and
+    # prepare_restore_target call these; the backup service opens the connections they return
+    # with common/connector.open_connection. A driver without them refuses clearly.
+
+    def backup_source(self, volume, backup_id, snapshot=None, in_use=False):
+        """A readable point in time of the volume for backup `backup_id`:
+        {"connection": {...}, "source_snapshot": name or None}. With `snapshot`, that
+        snapshot's data; else the volume's, through a temporary snapshot when it is in use
+        (or, where the back end keeps one, a snapshot named in `source_snapshot` that a later
+        incremental diffs against). A failure leaves nothing behind."""
+        raise self._unsupported("backups")
+
+    def release_backup_source(self, volume, backup_id, keep_source_snapshot, live_backup_ids):
+        """After the backup read its source: remove the temporary snapshot backup_source made
+        (none: fine). A kept diff-base snapshot stays when keep_source_snapshot; those of
+        backups not in live_backup_ids (ids of the volume's backups that are not deleted nor
+        failed) go. Succeeds when there is nothing to remove."""
+        raise self._unsupported("backups")
+
+    def restore_target(self, volume):
+        """A writable connection to the volume's storage, for a restore."""
+        raise self._unsupported("backups")
+
     def _unsupported_manage(self):
         from common import exception
 

@@ -24,7 +24,7 @@ import subprocess
 
 from oslo_config import cfg
 
-from common import exception
+from common import connector, exception
 from volume_worker.drivers import base
 from volume_worker.targets import tgt
 
@@ -434,6 +434,53 @@ class LVMDriver(base.VolumeDriver):
         return {"driver_volume_type": "local",
                 "data": {"device_path": self.lv_path(self.volume_name(volume))}}
 
+    # --- backups (issue 11): the LV, a snapshot's LV, or a temporary snapshot LV -------------
+
+    @staticmethod
+    def backup_snapshot_name(backup_id):
+        return "_backup-%s" % backup_id
+
+    def backup_source(self, volume, backup_id, snapshot=None, in_use=False):
+        """The LV's device node. An in-use volume is read through a temporary snapshot LV
+        (CoW, as large as the volume, or thin), made as snapshots are: a consistent point in
+        time while the volume is written. Reading needs the LV active (device-mapper)."""
+        self._check_pool(volume)
+        if snapshot is not None:
+            name = self.snapshot_name(snapshot)
+        elif in_use:
+            name = self.backup_snapshot_name(backup_id)
+            if self._lv(name) is not None:  # left by an interrupted attempt of this backup
+                self._remove_lv(name)
+            self._snapshot_lv(self.volume_name(volume), name, volume.size)
+            LOG.info("Backup %s of in-use volume %s reads snapshot LV %s/%s", backup_id,
+                     volume.id, self.vg, name)
+        else:
+            name = self.volume_name(volume)
+        try:
+            if self._lv(name) is None:
+                raise exception.DriverError(reason="backup source LV %s/%s not found"
+                                            % (self.vg, name))
+            return {"connection": self._local(name, volume, "ro"), "source_snapshot": None}
+        except Exception:
+            if name == self.backup_snapshot_name(backup_id):
+                self._remove_lv(name)
+            raise
+
+    def release_backup_source(self, volume, backup_id, keep_source_snapshot, live_backup_ids):
+        self._remove_lv(self.backup_snapshot_name(backup_id))
+
+    def restore_target(self, volume):
+        self._check_pool(volume)
+        name = self.volume_name(volume)
+        if self._lv(name) is None:
+            raise exception.DriverError(reason="restore target LV %s/%s not found"
+                                        % (self.vg, name))
+        return self._local(name, volume, "rw")
+
+    def _local(self, name, volume, access_mode):
+        return connector.local_connection(self.lv_path(name), volume_id=volume.id,
+                                          access_mode=access_mode)
+
     # --- manage existing / unmanage ------------------------------------------------------------
 
     def _manage_candidate(self, volume, existing_ref):
@@ -455,7 +502,7 @@ class LVMDriver(base.VolumeDriver):
         return name, row
 
     def _is_volume_lv(self, name, row):
-        return not (name.startswith(("[", "_snapshot-", "_clone-"))
+        return not (name.startswith(("[", "_snapshot-", "_clone-", "_backup-"))
                     or row["segtype"] in ("snapshot", "thin-pool")
                     or row["lv_attr"][:1] in ("s", "S", "t"))
 

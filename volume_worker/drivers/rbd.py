@@ -421,6 +421,73 @@ class RBDDriver(base.VolumeDriver):
                          "keyring": conf.rbd_keyring, "cluster_name": conf.rbd_cluster_name,
                          "timeout": conf.rados_connect_timeout}}
 
+    # --- backups (issue 11): an image snapshot per backup, kept as the next diff base -------
+
+    BACKUP_SNAP_PREFIX = "backup."
+
+    @classmethod
+    def backup_snapshot_name(cls, backup_id):
+        return cls.BACKUP_SNAP_PREFIX + backup_id
+
+    def backup_source(self, volume, backup_id, snapshot=None, in_use=False):
+        """The image at a snapshot: the Lamina snapshot's, or the new `backup.<backup_id>`
+        (in use or not: an image snapshot is instant and consistent), which stays after the
+        backup as the point in time the next incremental diffs against. Either is named in
+        source_snapshot."""
+        _rados, rbd = _import_bindings()
+        if snapshot is not None:
+            snap_name = self.snapshot_name(snapshot)
+        else:
+            snap_name = self.backup_snapshot_name(backup_id)
+        with self._ioctx(self._pool_of(volume)) as ioctx, \
+                rbd.Image(ioctx, self.image_name(volume)) as image:
+            names = {snap["name"] for snap in image.list_snaps()}
+            if snapshot is not None and snap_name not in names:
+                raise exception.DriverError(reason="RBD snapshot %s@%s not found"
+                                            % (self.image_name(volume), snap_name))
+            # Present already: an earlier attempt of this backup made it (a retried call);
+            # it serves the same backup.
+            if snapshot is None and snap_name not in names:
+                image.create_snap(snap_name)
+                LOG.info("Created RBD snapshot %s@%s for backup %s", self.image_name(volume),
+                         snap_name, backup_id)
+        connection = self.migration_connection(volume)
+        connection["data"]["snapshot"] = snap_name
+        return {"connection": connection, "source_snapshot": snap_name}
+
+    def release_backup_source(self, volume, backup_id, keep_source_snapshot, live_backup_ids):
+        """Drop `backup.<backup_id>` unless it is kept, and the backup.* snapshots of
+        backups that are gone or failed (nothing diffs against them any more). Snapshots of
+        backups still live stay: each is the diff base of an incremental made on its
+        backup once the newer ones are deleted."""
+        _rados, rbd = _import_bindings()
+        own = self.backup_snapshot_name(backup_id)
+        live = set(live_backup_ids)
+        with self._ioctx(self._pool_of(volume)) as ioctx:
+            try:
+                with rbd.Image(ioctx, self.image_name(volume)) as image:
+                    for snap in list(image.list_snaps()):
+                        name = snap["name"]
+                        if not name.startswith(self.BACKUP_SNAP_PREFIX):
+                            continue
+                        if name == own:
+                            if keep_source_snapshot:
+                                continue
+                        elif name[len(self.BACKUP_SNAP_PREFIX):] in live:
+                            continue
+                        try:
+                            image.remove_snap(name)
+                        except rbd.ImageNotFound:
+                            continue  # another release removed it meanwhile
+                        LOG.info("Removed RBD snapshot %s@%s (backup source)",
+                                 self.image_name(volume), name)
+            except rbd.ImageNotFound:
+                LOG.info("RBD image of volume %s gone: no backup snapshot to remove",
+                         volume.id)
+
+    def restore_target(self, volume):
+        return self.migration_connection(volume)
+
     def get_manageable_volumes(self, cinder_volume_ids):
         _rados, rbd = _import_bindings()
         pool = self.configuration.rbd_pool
@@ -494,8 +561,10 @@ class RBDDriver(base.VolumeDriver):
                 except rbd.ImageNotFound:
                     continue  # removed while listing
                 for snap in snaps:
-                    if snap["name"].startswith("clone-"):
-                        continue  # the temporary snapshot of a clone in flight
+                    if snap["name"].startswith(("clone-", self.BACKUP_SNAP_PREFIX)):
+                        # a clone's temporary snapshot, a backup's diff base: not snapshots
+                        # a user made
+                        continue
                     entries.append(self.manageable_snapshot_entry(
                         snap["name"], max(1, -(-snap["size"] // GiB)), cinder_snapshots,
                         image_name, extra_info="pool %s" % pool))

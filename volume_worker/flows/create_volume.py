@@ -7,19 +7,31 @@ Tasks, in order (each has a revert):
                         volume the row names); revert: the driver removes it
   mark_available        `creating` -> `available` and release the workers row (one
                         transaction); revert: nothing to undo, the row stays `creating` and the
-                        first task's revert sets `error`
+                        first task's revert sets `error`. Skipped for a volume created from a
+                        backup (volume.backup_id), which start_restore ends instead
+  start_restore         only with volume.backup_id (a restore to a new volume, or POST /volumes
+                        with backup_id): `creating` -> `restoring-backup`, the volume's workers
+                        row handed to the backup service (released, and ("backup", id,
+                        "restore") claimed for the backup's host) in one transaction, then the
+                        cast of backup_rpcapi.restore_backup to the backup's service, which
+                        ends the volume `available` (or `error`); revert: the volume back to
+                        `creating` and the backup's workers row released, so the earlier
+                        reverts remove the storage and end the create in `error` as any
+                        failed create
 """
 
 import logging
 
+from sqlalchemy import select
 from taskflow import task
 from taskflow.patterns import linear_flow
 
+from backup_worker import rpcapi as backup_rpcapi
 from common import exception, fault, volume_status
 from common.db import api as db
-from common.db import models
+from common.db import backups_api, models
 from common.db.models import utcnow
-from common.db.session import writer
+from common.db.session import reader, writer
 from volume_worker.flows import common
 
 LOG = logging.getLogger(__name__)
@@ -86,7 +98,9 @@ class CreateStorage(task.Task):
 
 
 class MarkAvailable(task.Task):
-    def execute(self, volume_id, model_update):
+    def execute(self, volume, volume_id, model_update):
+        if volume.backup_id:
+            return  # start_restore ends it: the volume is not available before its data is
         fault.check(FLOW + ".mark_available")
         values = dict(model_update, status="available", launched_at=utcnow())
         with writer() as s:
@@ -104,11 +118,72 @@ class MarkAvailable(task.Task):
         LOG.debug("mark_available reverted for %s", volume_id)
 
 
+class StartRestore(task.Task):
+    """A volume created from a backup is written by the backup service: hand it over."""
+
+    def execute(self, ctxt, volume, model_update):
+        if not volume.backup_id:
+            return None
+        fault.check(FLOW + ".start_restore")
+        backup = _backup_row(volume.backup_id)
+        if backup is None or backup.deleted or backup.status != backups_api.RESTORING or \
+                backup.restore_volume_id != volume.id:
+            raise exception.InvalidVolume(reason="backup %s is no longer being restored to "
+                                                 "volume %s" % (volume.backup_id, volume.id))
+        values = dict(model_update, status=backups_api.VOLUME_RESTORING, launched_at=utcnow())
+        with writer() as s:
+            won = db.conditional_update(models.Volume, volume.id, values,
+                                        {"status": "creating", "deleted": False}, session=s)
+            if won:
+                db.worker_release("volume", volume.id, session=s)
+                # The backup service owns the restore from here: a restart of it ends the
+                # restore (volume `error`) instead of leaving it `restoring-backup` for ever.
+                if not db.worker_claim("backup", backup.id, "restore", host=backup.host,
+                                       session=s):
+                    owner = s.scalars(select(models.Worker).where(
+                        models.Worker.resource_type == "backup",
+                        models.Worker.resource_id == backup.id)).first()
+                    if owner is None or owner.operation != "restore":
+                        # another operation owns the backup: the raise rolls back
+                        raise exception.InvalidVolume(
+                            reason="backup %s is busy with another operation" % backup.id)
+                    db.worker_set_host("backup", backup.id, backup.host, session=s)
+        if not won:
+            raise exception.InvalidVolume(reason="volume %s left `creating` while its storage "
+                                                 "was being made" % volume.id)
+        backup_rpcapi.BackupAPI().restore_backup(ctxt, backup.host, backup.id, volume.id)
+        LOG.info("Volume %s is made; backup %s is being restored onto it by %s", volume.id,
+                 backup.id, backup.host)
+        return backup.id
+
+    def revert(self, volume, **kwargs):
+        if not volume.backup_id:
+            return
+        fault.check(FLOW + ".start_restore.revert")
+        # Back to `creating` (when this task got that far), so the earlier reverts remove the
+        # storage and end the create in `error`, giving the backup back.
+        with writer() as s:
+            moved = db.conditional_update(models.Volume, volume.id, {"status": "creating"},
+                                          {"status": backups_api.VOLUME_RESTORING,
+                                           "deleted": False}, session=s)
+            if moved:
+                db.worker_release("backup", volume.backup_id, session=s)
+        if moved:
+            LOG.warning("Restore of backup %s onto volume %s not started", volume.backup_id,
+                        volume.id)
+
+
+def _backup_row(backup_id):
+    with reader() as s:
+        return s.get(models.Backup, backup_id)
+
+
 def build(driver):
     return linear_flow.Flow(FLOW).add(
         CheckStillCreating(name="check_still_creating"),
         CreateStorage(driver),
         MarkAvailable(name="mark_available"),
+        StartRestore(name="start_restore"),
     )
 
 
