@@ -102,13 +102,13 @@ class StoreData(task.Task):
         return manifest
 
     def revert(self, backup, result, **kwargs):
-        if not isinstance(result, dict):
-            return  # the engine dropped its references and wrote no manifest
-        LOG.warning("Removing the data of backup %s after a later step failed", backup.id)
+        # A failed engine run dropped its references and wrote no manifest; but this task
+        # may also have failed after the manifest was written: so look for one either way.
         try:
             self.engine.delete(backup.id)
         except ManifestNotFound:
-            pass
+            return
+        LOG.warning("Removed the data of backup %s after a later step failed", backup.id)
 
 
 class ReleaseSource(task.Task):
