@@ -414,22 +414,22 @@ def test_backup_service_stopped_mid_backup(make_stack):
     from common import service as common_service
 
     stack = make_stack(overrides={"backup.backup_progress_chunks": 1,
-                                  "debug.delay_points": ["create_backup.progress:1"]})
+                                  "debug.delay_points": ["create_backup.progress:4"]})
     volume = volume_with_data(stack, regions=[i * 16 * MiB for i in range(8)])
     backup = create_backup(stack, volume["id"])
     deadline = time.monotonic() + 30
     while not chunk_files(stack):  # the engine has taken references and stored chunks
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    assert ref_counts(stack)  # references taken, no manifest names them
     old = next(s for s in stack.services if s.binary == common_service.BACKUP_BINARY)
-    # the process "dies": no more messages, and its flow thread dies at its next report
+    # the process "dies": no more messages; its flow thread sleeps in a progress report
+    # (4 s) and is killed below, after the new service's cleanup has been checked
     old._server.stop()
     for task in old._tasks:
         task.stop()
-    stack.override("fail_points", ["create_backup.progress"], group="debug")
-    stack.override("delay_points", [], group="debug")
     new = backup_service.build_service()
-    new.start()  # init_host: the cleanup
+    new.start()  # init_host: the cleanup and the repository recount
     stack.services[stack.services.index(old)] = new
     try:
         done = get_backup(stack, backup["id"])
@@ -440,7 +440,9 @@ def test_backup_service_stopped_mid_backup(make_stack):
         assert ref_counts(stack) == {}
         settled(stack)
     finally:
-        old.manager.shutdown()  # the dead flow's thread ends (it finds the backup moved)
+        # the dead flow's thread ends at its next report, as if it had died with its process
+        stack.override("fail_points", ["create_backup.progress"], group="debug")
+        old.manager.shutdown()
     assert get_backup(stack, backup["id"])["status"] == "error"
     assert manifests(stack) == [] and chunk_files(stack) == [] and ref_counts(stack) == {}
     settled(stack)
@@ -548,3 +550,35 @@ def test_import_failure_at_each_task(make_stack, step):
     assert "import_record." + step in done["fail_reason"]
     settled(stack)
     assert manifests(stack) == [backup["id"]]  # an import never removes data
+
+
+@pytest.mark.parametrize("flow,step", [("create_backup", "mark_available"),
+                                       ("restore_backup", "restore_data"),
+                                       ("delete_backup", "delete_data")])
+def test_failure_whose_rollback_fails_still_ends(make_stack, flow, step):
+    """The step fails and so does the revert that would end the operation: the backup
+    service still ends it (status, source or target, workers row, message)."""
+    first = {"create_backup": "check_still_creating", "restore_backup": "check_restoring",
+             "delete_backup": "check_deleting"}[flow]
+    points = ["%s.%s" % (flow, step), "%s.%s.revert" % (flow, first)]
+    stack = make_stack()
+    volume = volume_with_data(stack, regions=[0])
+    backup = None if flow == "create_backup" else backed_up(stack, volume["id"])
+    stack.override("fail_points", points, group="debug")
+    if flow == "create_backup":
+        backup = create_backup(stack, volume["id"])
+        assert wait_backup(stack, backup["id"], ("error", "available"))["status"] == "error"
+        assert stack.wait_volume(volume["id"], ("available",))["status"] == "available"
+        assert manifests(stack) == [] and chunk_files(stack) == []
+    elif flow == "restore_backup":
+        answer = restore(stack, backup["id"])
+        assert stack.wait_volume(answer["volume_id"], ("error", "available"),
+                                 timeout=60)["status"] == "error"
+        assert wait_backup(stack, backup["id"], ("available",))["status"] == "available"
+    else:
+        delete_backup(stack, backup["id"])
+        assert wait_backup(stack, backup["id"],
+                           ("error_deleting", "deleted"))["status"] == "error_deleting"
+    text = " ".join(m["user_message"] for m in messages_for(stack, backup["id"]))
+    assert "rollback did not complete" in text
+    settled(stack)
