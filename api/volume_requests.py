@@ -91,8 +91,13 @@ class VolumeRequests:
         restores to a new volume; the backup service writes it once it is placed)."""
         source = None
         if backup_id:
-            # 404 outside the project; at least the backup's size (docs/backups-design.md)
-            size = max(size or 0, backups_api.backup_get(ctx, backup_id).size)
+            # 404 outside the project; then, before anything is written, the backup must be
+            # available and its backup service (which will write the volume) up, else 503
+            backup = backups_api.backup_get(ctx, backup_id)
+            if backup.status != backups_api.AVAILABLE:
+                raise backups_api.InvalidBackup(reason="Backup status must be available")
+            backups_api.require_backup_host(backup.host)
+            size = max(size or 0, backup.size)  # at least the backup's size
         if snapshot_id:
             source = db.snapshot_get(ctx, snapshot_id)
             source_volume = db.volume_get_internal(source.volume_id)

@@ -721,3 +721,29 @@ def test_the_backup_service_takes_every_cast(stack):
     assert resp.status_code == 201, resp.text
     assert wait_backup(stack, backup_id, ("available", "error")) == "error"
     assert "not found" in row(backup_id).fail_reason
+
+
+def test_restores_refused_while_the_backup_service_is_down(stack, backup_service, casts,
+                                                           latest):
+    source = available_volume(stack)
+    target = available_volume(stack, name="t")
+    backup_id = available_backup(stack, source["id"])
+    volumes = len(db.volume_get_all(_admin(), all_projects=True))
+    db.service_update("stack", "lamina-backup", {"disabled": True})
+    for path, body, version in (
+            ("/backups/%s/restore" % backup_id, {"restore": {}}, None),
+            ("/backups/%s/restore" % backup_id, {"restore": {"volume_id": target["id"]}}, None),
+            ("/volumes", {"volume": {"backup_id": backup_id}}, "3.47")):
+        resp = stack.request("POST", path, body, version=version)
+        assert resp.status_code == 503, resp.text
+        assert error_message(resp) == "Service lamina-backup could not be found."
+    assert stack.request("DELETE", "/backups/" + backup_id).status_code == 503
+    assert len(db.volume_get_all(_admin(), all_projects=True)) == volumes
+    assert row(backup_id).status == "available" and row(backup_id).restore_volume_id is None
+    assert db.volume_get_internal(target["id"]).status == "available"
+    assert len(casts) == 1  # the create only
+    # another project's backup is not found for a volume create either
+    db.service_update("stack", "lamina-backup", {"disabled": False})
+    resp = stack.request("POST", "/volumes", {"volume": {"backup_id": backup_id}},
+                         version="3.47", token=OTHER, project="p2")
+    assert resp.status_code == 404
