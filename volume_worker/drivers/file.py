@@ -2,7 +2,8 @@
 
 Each pool is a subdirectory of ``file_volume_dir``; a volume is the sparse file
 ``<pool>/volume-<id>`` of its full size. Files are thin by nature, so pools report thin
-provisioning."""
+provisioning. A backup of an in-use volume reads the temporary copy ``<pool>/.backup-<backup
+id>``, made as a snapshot is."""
 
 import errno
 import fcntl

@@ -3,8 +3,9 @@
 A volume is the LV ``volume-<id>`` in ``volume_group``: a linear (thick) LV, or with
 ``lvm_type = thin`` a thin LV in the pool ``lvm_thin_pool_name``. A snapshot is the LV
 ``_snapshot-<id>`` (LVM reserves names that begin with "snapshot"): a copy-on-write snapshot of
-the volume's LV (``lvcreate -s``, as large as the volume), or a thin snapshot. The back end is
-one pool named after the volume group.
+the volume's LV (``lvcreate -s``, as large as the volume), or a thin snapshot. A backup of an
+in-use volume reads the temporary snapshot LV ``_backup-<backup id>``, made the same way. The
+back end is one pool named after the volume group.
 
 What needs the kernel's device-mapper: every data operation (a thick clone or a volume from a
 thick snapshot copies the bytes between the /dev/<vg>/<lv> nodes with dd, an export hands

@@ -4,7 +4,11 @@ has none: see deploy/ceph/README.md for linking them into the venv).
 A volume is the RBD image `volume-<id>` (format 2, layering on) in the Ceph pool that is its
 Lamina pool. One connected cluster handle is kept per back end and rebuilt after a failure;
 every librados operation has a timeout, so a stopped cluster turns into an error, and the
-volume service reports the pool down instead of hanging."""
+volume service reports the pool down instead of hanging.
+
+A backup reads the image at its own image snapshot `backup.<backup id>` (not a Lamina
+snapshot: never listed as one), kept afterwards as the diff base of the next incremental and
+removed once no live backup names it."""
 
 import json
 import logging
