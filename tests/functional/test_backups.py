@@ -582,3 +582,78 @@ def test_failure_whose_rollback_fails_still_ends(make_stack, flow, step):
     text = " ".join(m["user_message"] for m in messages_for(stack, backup["id"]))
     assert "rollback did not complete" in text
     settled(stack)
+
+
+def test_start_up_ends_interrupted_restore_and_delete(make_stack):
+    """A restore and a delete this host owned when its backup service stopped (forged here:
+    the rows and workers rows a lost message leaves): the next start ends the restore (backup
+    available, volume error_restoring) and finishes the delete."""
+    from backup_worker import service as backup_service
+    from common import service as common_service
+
+    stack = make_stack()
+    volume = volume_with_data(stack, regions=[0])
+    one = backed_up(stack, volume["id"])
+    two = backed_up(stack, volume["id"])
+    target = stack.create_volume(size=1, name="target")
+    stack.wait_volume(target["id"], ("available",))
+    with writer() as s:
+        s.get(models.Backup, one["id"]).status = "restoring"
+        s.get(models.Backup, one["id"]).restore_volume_id = target["id"]
+        s.get(models.Volume, target["id"]).status = "restoring-backup"
+        db.worker_claim("backup", one["id"], "restore", host="stack", session=s)
+        s.get(models.Backup, two["id"]).status = "deleting"
+        db.worker_claim("backup", two["id"], "delete", host="stack", session=s)
+    old = next(s for s in stack.services if s.binary == common_service.BACKUP_BINARY)
+    old.stop()
+    new = backup_service.build_service()
+    new.start()
+    stack.services[stack.services.index(old)] = new
+    assert get_backup(stack, one["id"])["status"] == "available"
+    assert stack.wait_volume(target["id"], ("error_restoring",))["status"] == "error_restoring"
+    assert "stopped during the restore" in messages_for(stack, target["id"])[0]["user_message"]
+    assert get_backup(stack, two["id"]) is None
+    assert manifests(stack) == [one["id"]]
+    settled(stack)
+
+
+def test_recount_references_from_the_manifests(tmp_path):
+    """What a killed backup leaves in a posix repository (references no manifest names, a
+    chunk nobody references, a count too low) is set right by the recount."""
+    from backup_worker.chunkstore import posix
+
+    store = posix.PosixChunkStore(str(tmp_path), compression="none", fsync=False)
+    try:
+        kept = store.put(b"a" * 1000)
+        leaked = store.put(b"b" * 1000)
+        store.incref(kept, 1)           # one slot names it below, twice
+        store.incref(leaked, 3)         # a killed backup's references
+        orphan = store.put(b"c" * 1000)  # stored, never referenced
+        store.put_manifest("m1", {"chunks": [kept, None, kept]})
+        assert store.recount_references() == (1, 2)
+        assert store.refcount(kept) == 2
+        assert not store.exists(leaked) and not store.exists(orphan)
+        assert store.exists(kept)
+        assert store.list_chunks() == [kept]
+        assert store.recount_references() == (0, 0)
+    finally:
+        store.close()
+
+
+def test_a_full_queue_refuses_with_a_message(make_stack):
+    """Beyond backup_max_queued the backup service refuses: those backups go to `error`
+    with a readable message and their volumes back to available, none stays `creating`."""
+    stack = make_stack(overrides={"backup.backup_max_concurrent": 1,
+                                  "backup.backup_max_queued": 1,
+                                  "debug.delay_points": ["create_backup.store_data:1"]})
+    volumes = [volume_with_data(stack, seed=i, regions=[0]) for i in range(4)]
+    backups = [create_backup(stack, v["id"]) for v in volumes]
+    final = [wait_backup(stack, b["id"], ("available", "error")) for b in backups]
+    refused = [b for b in final if b["status"] == "error"]
+    assert refused and len(refused) < len(final)
+    for b in refused:
+        assert "at capacity" in messages_for(stack, b["id"])[0]["user_message"]
+    for v in volumes:
+        assert stack.wait_volume(v["id"], ("available",))["status"] == "available"
+    assert len(manifests(stack)) == len(final) - len(refused)
+    settled(stack)
