@@ -222,6 +222,43 @@ def test_refusals(stack, ctxt, vapi):
     assert vapi.release_backup_source(ctxt, volume.host, missing, backup_id, False) is None
 
 
+def test_engine_backs_up_a_source_and_restores_onto_a_target(stack, ctxt, vapi, tmp_path):
+    """What the backup service does with the connections: the engine reads only the data
+    the source's allocation map names, and writes a new volume's holes not at all."""
+    from backup_worker import engine
+    from backup_worker.chunkstore import posix
+
+    volume = available_volume(stack)
+    rng = random.Random(5)
+    regions = [(0, rng.randbytes(2 * MiB)), (700 * MiB, rng.randbytes(MiB))]
+    for offset, data in regions:
+        write_at(volume_path(stack, volume), offset, data)
+    attach(stack, volume.id)
+    backup_id = new_backup(volume)
+    backing_up(volume.id)
+    source = vapi.prepare_backup_source(ctxt, volume.host, volume.id, backup_id)
+    with posix.PosixChunkStore(str(tmp_path / "repo")) as store:
+        eng = engine.BackupEngine(store, chunk_size=MiB, workers=2)
+        with engine.ConnectorReader(
+                connector.open_connection(source["connection"], writable=False)) as reader:
+            manifest = eng.backup(reader, backup_id)
+        vapi.release_backup_source(ctxt, volume.host, volume.id, backup_id, True)
+        assert manifest["stats"]["read"] == 3  # 1024 chunks, 3 of them allocated
+        assert len([d for d in manifest["chunks"] if d]) == 3
+
+        target = available_volume(stack)
+        connection = vapi.prepare_restore_target(ctxt, target.host, target.id)
+        with engine.ConnectorWriter(connector.open_connection(connection, writable=True),
+                                    fresh=True) as writer_:
+            eng.restore(backup_id, writer_)
+    with open(volume_path(stack, target), "rb") as restored:
+        for offset, data in regions:
+            restored.seek(offset)
+            assert restored.read(len(data)) == data
+    assert os.stat(volume_path(stack, target)).st_blocks * 512 <= 4 * MiB
+    assert pool_files(stack) == sorted(["volume-" + volume.id, "volume-" + target.id])
+
+
 def test_restore_target_is_writable(stack, ctxt, vapi):
     volume = available_volume(stack, size=2)
     path = volume_path(stack, volume)
