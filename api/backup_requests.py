@@ -255,7 +255,7 @@ class BackupRequests:
                                                    "%s." % backup.status)
         # `service` (the repository kind) is set by the backup service when the backup
         # completes; a backup reset to available by an admin may have none.
-        return {"backup_service": backup.service or "",
+        return {"backup_service": backup_record.cinder_service(backup.service),
                 "backup_url": backup_record.encode(backup)}
 
     def import_record(self, ctx, backup_service, backup_url):
@@ -274,7 +274,8 @@ class BackupRequests:
         host = host or backups_api.any_backup_host()
         values = dict(record, project_id=ctx.project_id, user_id=ctx.user_id,
                       status=backups_api.CREATING, host=host,
-                      service=record.get("service") or backup_service, fail_reason=None,
+                      service=record.get("service") or backup_record.lamina_service(
+                          backup_service), fail_reason=None,
                       restore_volume_id=None, progress=0, deleted=False, deleted_at=None)
         with writer() as s:
             existing = backups_api.backup_get_internal(backup_id, session=s)

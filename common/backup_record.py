@@ -27,6 +27,25 @@ TYPES = {"size": int, "object_count": int, "num_dependent_backups": int,
          "is_incremental": bool}
 
 
+# Cinder names a backup's service by its driver module (cinder.backup.drivers.posix, ...), and
+# its clients expect that spelling of the export's backup_service (Tempest checks the prefix);
+# Lamina's rows keep the repository kind (posix, rados). Both spellings are taken on import.
+CINDER_SERVICE_PREFIX = "cinder.backup.drivers."
+
+
+def cinder_service(kind):
+    """The backup_service a client sees for a repository kind (None: unknown yet)."""
+    return CINDER_SERVICE_PREFIX + kind if kind else ""
+
+
+def lamina_service(name):
+    """The repository kind a client's backup_service names ("cinder.backup.drivers.posix",
+    Cinder's class path "cinder.backup.drivers.posix.PosixBackupDriver", or "posix")."""
+    if name.startswith(CINDER_SERVICE_PREFIX):
+        return name[len(CINDER_SERVICE_PREFIX):].split(".")[0]
+    return name
+
+
 def encode(backup):
     """The backup_url of a backup row."""
     record = {}

@@ -154,8 +154,9 @@ def create(project_id):
     body = json_body(schemas.volume_create)["volume"]
     # 3.47: a volume made from a backup (the backup service restores into it)
     backup_id = body.get("backup_id") if microversion.at_least((3, 47)) else None
-    if len([k for k in ("snapshot_id", "source_volid") if body.get(k)] + (
-            [backup_id] if backup_id else [])) > 1:
+    sources = [k for k in ("snapshot_id", "source_volid") if body.get(k)] + (
+        ["backup_id"] if backup_id else [])
+    if len(sources) > 1:
         raise exception.InvalidInput(reason="give one of snapshot_id, source_volid and "
                                             "backup_id, not several")
     size = body.get("size")

@@ -573,7 +573,7 @@ def test_export_import_round_trip(stack, backup_service, casts):
     resp = stack.request("GET", "/backups/%s/export_record" % backup_id)
     assert resp.status_code == 200, resp.text
     record = resp.json()["backup-record"]
-    assert record["backup_service"] == "posix"
+    assert record["backup_service"] == "cinder.backup.drivers.posix"  # Cinder's spelling
     decoded = json.loads(base64.b64decode(record["backup_url"]))
     assert decoded["id"] == backup_id and decoded["size"] == 2
     assert decoded["parent_id"] == parent and decoded["name"] == "inc"
@@ -747,3 +747,25 @@ def test_restores_refused_while_the_backup_service_is_down(stack, backup_service
     resp = stack.request("POST", "/volumes", {"volume": {"backup_id": backup_id}},
                          version="3.47", token=OTHER, project="p2")
     assert resp.status_code == 404
+
+
+def test_import_under_a_new_id_as_tempest_does(stack, backup_service, casts):
+    """Tempest's export/import test decodes the record, changes its id and imports that."""
+    volume = available_volume(stack)
+    backup_id = available_backup(stack, volume["id"], name="orig")
+    record = stack.request("GET", "/backups/%s/export_record" % backup_id).json()[
+        "backup-record"]
+    decoded = json.loads(base64.b64decode(record["backup_url"]))
+    new_id = "5a2f6a52-8d8c-4b3e-9d0e-5d3c3e0c9b1f"
+    decoded.update(id=new_id, service=None)
+    resp = stack.request("POST", "/backups/import_record", {"backup-record": {
+        "backup_service": record["backup_service"],
+        "backup_url": base64.b64encode(json.dumps(decoded).encode()).decode()}})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["backup"] == {"id": new_id, "name": "orig",
+                                     "links": resp.json()["backup"]["links"]}
+    imported = row(new_id)
+    assert (imported.status, imported.service, imported.project_id) == (
+        "creating", "posix", "p1")
+    assert casts[-1] == ("import_record", "stack", new_id)
+    assert usage(stack) == (2, 2)
