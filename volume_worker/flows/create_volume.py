@@ -22,7 +22,6 @@ Tasks, in order (each has a revert):
 
 import logging
 
-from sqlalchemy import select
 from taskflow import task
 from taskflow.patterns import linear_flow
 
@@ -138,16 +137,10 @@ class StartRestore(task.Task):
                 db.worker_release("volume", volume.id, session=s)
                 # The backup service owns the restore from here: a restart of it ends the
                 # restore (volume `error`) instead of leaving it `restoring-backup` for ever.
-                if not db.worker_claim("backup", backup.id, "restore", host=backup.host,
-                                       session=s):
-                    owner = s.scalars(select(models.Worker).where(
-                        models.Worker.resource_type == "backup",
-                        models.Worker.resource_id == backup.id)).first()
-                    if owner is None or owner.operation != "restore":
-                        # another operation owns the backup: the raise rolls back
-                        raise exception.InvalidVolume(
-                            reason="backup %s is busy with another operation" % backup.id)
-                    db.worker_set_host("backup", backup.id, backup.host, session=s)
+                # The backup is `restoring` onto this volume: no other operation holds it,
+                # so a row left under its id is stale (the api restores the same way).
+                db.worker_release("backup", backup.id, session=s)
+                db.worker_claim("backup", backup.id, "restore", host=backup.host, session=s)
         if not won:
             raise exception.InvalidVolume(reason="volume %s left `creating` while its storage "
                                                  "was being made" % volume.id)
