@@ -41,7 +41,7 @@ def test_maximum_is_3_42(stack):
         assert (v3["min_version"], v3["version"]) == ("3.0", "3.42")
 
 
-@pytest.mark.parametrize("path", ["/backups", "/workers/cleanup"])
+@pytest.mark.parametrize("path", ["/workers/cleanup"])
 def test_resources_not_served_answer_404(stack, path):
     resp = stack.request("GET", path, version="3.42")
     assert resp.status_code == 404 and "itemNotFound" in resp.json()
