@@ -10,8 +10,8 @@ Connection data:
          path means nothing on another host, so opening a local connection of another host
          is refused (the backup service of a file or lvm volume runs on its storage host).
          Connections without a host (made before hosts were named) open as local.
-  rbd    pool, image, user, conf, keyring, cluster_name, timeout; snapshot: open the image
-         at that snapshot, read-only.
+  rbd    pool, image, user, conf, keyring, cluster_name, timeout (to connect), op_timeout
+         (of each operation); snapshot: open the image at that snapshot, read-only.
 
 Each opened volume offers size(), read(offset, length) (exactly `length` bytes; past the end
 reads as zeros), write(offset, data), punch_hole(offset, length) (the range reads as zeros
@@ -200,6 +200,10 @@ class RBDVolume:
             raise exception.DriverError(reason="RBD snapshot %s@%s is read-only"
                                         % (data.get("image"), snapshot))
         conf = {"keyring": data["keyring"]} if data.get("keyring") else {}
+        if data.get("op_timeout"):
+            # a cluster that stops answering fails the copy instead of hanging it for ever
+            conf.update(rados_osd_op_timeout=str(data["op_timeout"]),
+                        rados_mon_op_timeout=str(data["op_timeout"]))
         cluster = rados.Rados(conffile=data["conf"], rados_id=data["user"],
                               clustername=data.get("cluster_name", "ceph"), conf=conf)
         cluster.connect(timeout=data.get("timeout", 10))

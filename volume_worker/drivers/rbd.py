@@ -423,7 +423,8 @@ class RBDDriver(base.VolumeDriver):
                 "data": {"pool": self._pool_of(volume), "image": self.image_name(volume),
                          "user": conf.rbd_user, "conf": conf.rbd_ceph_conf,
                          "keyring": conf.rbd_keyring, "cluster_name": conf.rbd_cluster_name,
-                         "timeout": conf.rados_connect_timeout}}
+                         "timeout": conf.rados_connect_timeout,
+                         "op_timeout": conf.rados_op_timeout}}
 
     # --- backups (issue 11): an image snapshot per backup, kept as the next diff base -------
 
