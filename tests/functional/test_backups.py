@@ -338,7 +338,7 @@ def test_export_lose_the_record_import_restore(stack):
     sha = sha256_of(volume_path(stack, volume["id"]))
     backup = backed_up(stack, volume["id"])
     record = _export(stack, backup["id"])
-    assert record["backup_service"] == "posix"
+    assert "posix" in record["backup_service"]  # the repository kind, in Cinder's words
     with writer() as s:
         row = s.get(models.Backup, backup["id"])
         quota.release_backup(row.project_id, row.size, session=s)
