@@ -657,3 +657,23 @@ def test_a_full_queue_refuses_with_a_message(make_stack):
         assert stack.wait_volume(v["id"], ("available",))["status"] == "available"
     assert len(manifests(stack)) == len(final) - len(refused)
     settled(stack)
+
+
+def test_force_delete_of_a_queued_backup(make_stack):
+    """A backup force-deleted while it waits for a slot never runs: it is gone, its volume
+    available at once, and the backup ahead of it completes."""
+    stack = make_stack(overrides={"backup.backup_max_concurrent": 1,
+                                  "debug.delay_points": ["create_backup.store_data:2"]})
+    first_volume = volume_with_data(stack, seed=1, regions=[0])
+    second_volume = volume_with_data(stack, seed=2, regions=[0])
+    first = create_backup(stack, first_volume["id"])
+    second = create_backup(stack, second_volume["id"])
+    time.sleep(0.3)
+    resp = stack.request("POST", "/backups/%s/action" % second["id"], {"os-force_delete": {}})
+    assert resp.status_code == 202, resp.text
+    wait_backup(stack, second["id"], ("deleted",), timeout=1.5)  # not behind the first
+    assert stack.wait_volume(second_volume["id"], ("available",))["status"] == "available"
+    assert get_backup(stack, first["id"])["status"] == "creating"
+    assert wait_backup(stack, first["id"], ("available", "error"))["status"] == "available"
+    assert manifests(stack) == [first["id"]]
+    settled(stack)
