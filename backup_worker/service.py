@@ -1,4 +1,7 @@
-"""lamina-backup: the backup service process (skeleton)."""
+"""lamina-backup: the backup service process. Its RPC server listens on (lamina-backup,
+[DEFAULT] host); file and lvm volumes are read through local connections, so the backup
+service of their storage host backs them up (docs/backups-design.md). The repository is
+[backup] backup_chunk_store (backup_worker/chunkstore)."""
 
 import sys
 
