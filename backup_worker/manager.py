@@ -15,6 +15,8 @@ backup `available` and the volume failed; an interrupted delete or import is run
 its end. Then the repository's reference counts are recounted from its manifests, which
 gives back what a killed backup had taken."""
 
+import collections
+import datetime
 import logging
 import threading
 
@@ -31,6 +33,7 @@ from common import context as lamina_context
 from common import service as common_service
 from common.db import api as db
 from common.db import backups_api as states
+from common.db.models import utcnow
 from common.workpool import BoundedWorkPool
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +49,11 @@ backup_manager_opts = [
                     "fails, with a 'service busy' message)."),
     cfg.IntOpt("backup_metadata_workers", default=4, min=1,
                help="Deletes and imports (repository metadata only) run at the same time."),
+    cfg.IntOpt("backup_operation_timeout", default=600, min=1,
+               help="An operation this backup service owns (workers table) for which no flow "
+                    "is queued or running in this process for this many seconds (its request "
+                    "was lost) is ended as at start: creates error, restores failed, deletes "
+                    "and imports run again. Checked every minute."),
 ]
 CONF = cfg.CONF
 CONF.register_opts(backup_manager_opts, group="backup")
@@ -75,6 +83,8 @@ class BackupManager:
         self._lock = threading.Lock()
         self._data_jobs = 0  # backups and restores queued or running here
         self._creates = {}   # backup id -> _CreateJob
+        # backup id -> flows queued or running here (a create and its force delete: two)
+        self._in_flight = collections.Counter()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -87,7 +97,29 @@ class BackupManager:
         self.data_pool.shutdown(wait=True)
 
     def periodic_tasks(self):
-        return []
+        return [("reap_lost_operations", min(60, CONF.backup.backup_operation_timeout),
+                 self.reap_lost_operations)]
+
+    def reap_lost_operations(self):
+        """Operations owned here with no flow queued or running, older than the timeout:
+        their request was lost (a message dropped). End them as the start-up cleanup does."""
+        cutoff = utcnow() - datetime.timedelta(seconds=CONF.backup.backup_operation_timeout)
+        ctxt = lamina_context.get_admin_context()
+        for worker in db.worker_get_all(host=self.host):
+            if worker.resource_type != "backup":
+                continue
+            with self._lock:
+                busy = self._in_flight[worker.resource_id] > 0
+            if busy or (worker.updated_at or worker.created_at) > cutoff:
+                continue
+            LOG.warning("No flow ran for the %s of backup %s since %s; ending it",
+                        worker.operation, worker.resource_id,
+                        worker.updated_at or worker.created_at)
+            try:
+                self._clean_up(ctxt, worker, lost=True)
+            except Exception:
+                LOG.exception("Could not end the lost %s of backup %s", worker.operation,
+                              worker.resource_id)
 
     def cleanup_interrupted(self):
         """End what this service owned when it last stopped (see the module docstring)."""
@@ -101,7 +133,7 @@ class BackupManager:
                 LOG.exception("Could not clean up the interrupted %s of backup %s",
                               worker.operation, worker.resource_id)
 
-    def _clean_up(self, ctxt, worker):
+    def _clean_up(self, ctxt, worker, lost=False):
         backup = backup_status.db_backup(worker.resource_id)
         if backup is None or backup.deleted:
             db.worker_release("backup", worker.resource_id)
@@ -113,11 +145,13 @@ class BackupManager:
         elif backup.status == states.CREATING:
             engine = common.make_engine()
             try:
-                create_flow.end_interrupted(ctxt, engine, backup)
+                create_flow.end_interrupted(ctxt, engine, backup,
+                                            create_flow.LOST if lost else create_flow.INTERRUPTED)
             finally:
                 engine.store.close()
         elif backup.status == states.RESTORING:
-            restore_flow.end_interrupted(ctxt, backup)
+            restore_flow.end_interrupted(
+                ctxt, backup, restore_flow.LOST if lost else restore_flow.INTERRUPTED)
         elif backup.status == states.DELETING:
             self._run_now(delete_flow, ctxt, backup.id)
         else:
@@ -170,6 +204,7 @@ class BackupManager:
 
     def _submit_data(self, flow, ctxt, backup_id, *args, job=None):
         with self._lock:
+            self._in_flight[backup_id] += 1
             waiting = self._data_jobs >= CONF.backup.backup_max_concurrent
             self._data_jobs += 1
         if waiting:
@@ -181,6 +216,7 @@ class BackupManager:
         except exception.ServiceBusy as exc:
             with self._lock:
                 self._data_jobs -= 1
+                self._in_flight -= collections.Counter([backup_id])
             self._end_failed(flow, ctxt, backup_id, args, str(exc))
             if job is not None:
                 self._create_ended(backup_id, job)
@@ -196,6 +232,7 @@ class BackupManager:
         finally:
             with self._lock:
                 self._data_jobs -= 1
+                self._in_flight -= collections.Counter([backup_id])
             if job is not None:
                 self._create_ended(backup_id, job)
 
@@ -209,10 +246,21 @@ class BackupManager:
                 del self._creates[backup_id]
 
     def _submit_metadata(self, flow, ctxt, backup_id):
+        with self._lock:
+            self._in_flight[backup_id] += 1
         try:
-            self.metadata_pool.submit(self._run, flow, ctxt, backup_id)
+            self.metadata_pool.submit(self._run_metadata, flow, ctxt, backup_id)
         except exception.ServiceBusy as exc:
+            with self._lock:
+                self._in_flight -= collections.Counter([backup_id])
             self._end_failed(flow, ctxt, backup_id, (), str(exc))
+
+    def _run_metadata(self, flow, ctxt, backup_id):
+        try:
+            self._run(flow, ctxt, backup_id)
+        finally:
+            with self._lock:
+                self._in_flight -= collections.Counter([backup_id])
 
     def _run(self, flow, ctxt, backup_id, *args):
         ctxt.update_store()

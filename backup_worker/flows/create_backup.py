@@ -39,6 +39,7 @@ LOG = logging.getLogger(__name__)
 FLOW = "create_backup"
 OPERATION = "create"
 INTERRUPTED = "the backup service stopped during the backup"
+LOST = "the backup request was lost (no backup service ran it)"
 
 
 class CheckStillCreating(task.Task):
@@ -162,7 +163,7 @@ def run(ctxt, engine, host, backup_id):
     common.run_flow(build(engine), {"ctxt": ctxt, "backup_id": backup_id, "host": host})
 
 
-def end_interrupted(ctxt, engine, backup, volume_api=None):
+def end_interrupted(ctxt, engine, backup, reason=INTERRUPTED, volume_api=None):
     """A create this service owned when it stopped: its manifest (if it got that far) and
     references go, the source is released and given back, the backup is `error`. The
     references of chunks a killed engine took are dropped by the repository recount that
@@ -180,4 +181,4 @@ def end_interrupted(ctxt, engine, backup, volume_api=None):
                 ctxt, volume.host, volume.id, backup.id, False)
         except Exception:
             LOG.exception("Could not release the source of interrupted backup %s", backup.id)
-    backup_status.fail_create(ctxt, backup.id, INTERRUPTED)
+    backup_status.fail_create(ctxt, backup.id, reason)

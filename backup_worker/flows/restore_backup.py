@@ -35,6 +35,7 @@ LOG = logging.getLogger(__name__)
 FLOW = "restore_backup"
 OPERATION = "restore"
 INTERRUPTED = "the backup service stopped during the restore; the volume's data is part-way"
+LOST = "the restore request was lost (no backup service ran it)"
 
 
 class CheckRestoring(task.Task):
@@ -136,5 +137,5 @@ def run(ctxt, engine, host, backup_id, volume_id):
                                     "volume_id": volume_id, "host": host})
 
 
-def end_interrupted(ctxt, backup):
-    backup_status.fail_restore(ctxt, backup.id, backup.restore_volume_id, INTERRUPTED)
+def end_interrupted(ctxt, backup, reason=INTERRUPTED):
+    backup_status.fail_restore(ctxt, backup.id, backup.restore_volume_id, reason)

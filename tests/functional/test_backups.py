@@ -677,3 +677,21 @@ def test_force_delete_of_a_queued_backup(make_stack):
     assert wait_backup(stack, first["id"], ("available", "error"))["status"] == "available"
     assert manifests(stack) == [first["id"]]
     settled(stack)
+
+
+def test_lost_request_is_reaped(make_stack):
+    """A create whose message never reached the backup service (forged: the rows the api
+    writes, no cast) ends in `error`, its volume back to available, not `creating` for ever."""
+    stack = make_stack(overrides={"backup.backup_operation_timeout": 1})
+    volume = volume_with_data(stack, regions=[0])
+    backup = backed_up(stack, volume["id"])
+    with writer() as s:
+        s.get(models.Backup, backup["id"]).status = "creating"
+        row = s.get(models.Volume, volume["id"])
+        row.previous_status, row.status = "available", "backing-up"
+        db.worker_claim("backup", backup["id"], "create", host="stack", session=s)
+    done = wait_backup(stack, backup["id"], ("error",), timeout=30)
+    assert done["fail_reason"] == "the backup request was lost (no backup service ran it)"
+    assert stack.wait_volume(volume["id"], ("available",))["status"] == "available"
+    assert manifests(stack) == []  # a create that ends in error keeps no data
+    settled(stack)
