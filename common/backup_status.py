@@ -13,6 +13,8 @@ The states: common/db/backups_api.py."""
 
 import logging
 
+from sqlalchemy import select
+
 from common import volume_status
 from common.db import api as db
 from common.db import backups_api as states
@@ -44,7 +46,18 @@ def record_user_message(ctxt, backup_id, event_id, detail):
 def source_back(session, backup):
     """The source a backup read goes back: its snapshot to `available`, or its volume to
     the status it had (previous_status). Conditional on `backing-up`, so a source some other
-    path has moved since is not touched."""
+    path has moved since is not touched, nor one another backup is reading now."""
+    source = (models.Backup.snapshot_id == backup.snapshot_id if backup.snapshot_id else
+              (models.Backup.volume_id == backup.volume_id) & models.Backup.snapshot_id.is_(None))
+    reading = (select(models.Backup.id)
+               .join(models.Worker, (models.Worker.resource_type == "backup")
+                     & (models.Worker.resource_id == models.Backup.id)
+                     & (models.Worker.operation == "create"))  # not an import's row
+               .where(source, models.Backup.id != backup.id,
+                      models.Backup.status == states.CREATING,
+                      models.Backup.deleted.is_(False)))
+    if session.scalars(reading).first() is not None:
+        return
     if backup.snapshot_id:
         db.conditional_update(models.Snapshot, backup.snapshot_id, {"status": "available"},
                               {"status": states.SNAPSHOT_BACKING_UP}, session=session)
@@ -61,9 +74,15 @@ def source_back(session, backup):
 
 def restore_target_failed(session, backup_id, volume_id):
     """A volume a restore was writing: `error` when it was made for this restore (its
-    backup_id names the backup), `error_restoring` when it existed before."""
+    backup_id names the backup), `error_restoring` when it existed before. Left alone when
+    another backup is restoring onto it (a stale request for this one failed)."""
     volume = session.get(models.Volume, volume_id) if volume_id else None
     if volume is None or volume.deleted:
+        return
+    other = session.scalars(select(models.Backup.id).where(
+        models.Backup.restore_volume_id == volume_id, models.Backup.id != backup_id,
+        models.Backup.status == states.RESTORING, models.Backup.deleted.is_(False))).first()
+    if other is not None:
         return
     to_status = "error" if volume.backup_id == backup_id else states.VOLUME_RESTORE_FAILED
     db.conditional_update(models.Volume, volume_id, {"status": to_status},
