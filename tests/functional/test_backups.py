@@ -4,6 +4,7 @@ posix repository under the stack's directory. Data is compared by sha256 of the 
 """
 
 import hashlib
+import logging
 import os
 import random
 import time
@@ -369,7 +370,8 @@ def test_import_of_a_deleted_backup_is_an_error(stack):
 
 # --- the queue, force delete -----------------------------------------------------------------
 
-def test_backups_beyond_the_limit_wait_queued(make_stack):
+def test_backups_beyond_the_limit_wait_queued(make_stack, caplog):
+    caplog.set_level(logging.INFO, logger="backup_worker.manager")
     stack = make_stack(overrides={"backup.backup_max_concurrent": 1,
                                   "debug.delay_points": ["create_backup.store_data:1"]})
     volumes = [volume_with_data(stack, seed=i, regions=[0]) for i in range(3)]
@@ -381,6 +383,8 @@ def test_backups_beyond_the_limit_wait_queued(make_stack):
         assert all(s.get(models.Backup, b["id"]).progress in (None, 0) for b in backups[1:])
     for b in backups:
         assert wait_backup(stack, b["id"], ("available", "error"))["status"] == "available"
+    waits = [r.getMessage() for r in caplog.records if " waits: " in r.getMessage()]
+    assert [b["id"] for b in backups[1:]] == [m.split()[3] for m in waits]
     settled(stack)
 
 
