@@ -49,6 +49,12 @@ backup_manager_opts = [
                     "fails, with a 'service busy' message)."),
     cfg.IntOpt("backup_metadata_workers", default=4, min=1,
                help="Deletes and imports (repository metadata only) run at the same time."),
+    cfg.BoolOpt("backup_repository_shared", default=False,
+                help="The posix repository (backup_posix_path) is shared with other backup "
+                     "services (an NFS export mounted on several hosts). A backup service "
+                     "recounts its repository's references at start only when no other backup "
+                     "service is up then, as it does for a rados pool, which is always "
+                     "shared: a running backup holds references no manifest shows yet."),
     cfg.IntOpt("backup_operation_timeout", default=600, min=1,
                help="An operation this backup service owns (workers table) for which no flow "
                     "is queued or running in this process for this many seconds (its request "
@@ -161,8 +167,9 @@ class BackupManager:
         """Recount the references from the manifests (what killed backups leaked) and remove
         the temporary files killed writers left. Only while no other live backup service
         could be writing to the same repository: a rados pool is shared by every backup
-        service, a posix directory is this host's."""
-        if common.store_kind() != "posix" and self._peers_up():
+        service, a posix directory is this host's unless backup_repository_shared."""
+        shared = common.store_kind() != "posix" or CONF.backup.backup_repository_shared
+        if shared and self._peers_up():
             LOG.info("Other backup services are up: the shared repository is not recounted")
             return
         store = common.make_engine().store

@@ -699,3 +699,35 @@ def test_lost_request_is_reaped(make_stack):
     assert stack.wait_volume(volume["id"], ("available",))["status"] == "available"
     assert manifests(stack) == []  # a create that ends in error keeps no data
     settled(stack)
+
+
+def test_a_shared_repository_is_recounted_only_alone(make_stack):
+    """With backup_repository_shared, a backup service that starts while another is up
+    leaves the counts alone (that one's running backups hold references no manifest shows
+    yet); started alone, it recounts."""
+    from backup_worker import service as backup_service
+    from backup_worker.chunkstore import posix
+    from common import service as common_service
+
+    stack = make_stack(overrides={"backup.backup_repository_shared": True})
+    store = posix.PosixChunkStore(repo(stack))
+    try:
+        in_flight = store.put(b"x" * 5000)
+        store.incref(in_flight)  # another host's backup, half-way
+    finally:
+        store.close()
+    db.service_heartbeat("otherhost", common_service.BACKUP_BINARY, "lamina-backup")
+
+    def restart():
+        old = next(s for s in stack.services if s.binary == common_service.BACKUP_BINARY)
+        old.stop()
+        new = backup_service.build_service()
+        new.start()
+        stack.services[stack.services.index(old)] = new
+
+    restart()
+    assert ref_counts(stack) == {in_flight: 1} and len(chunk_files(stack)) == 1
+    with writer() as s:
+        s.query(models.Service).filter_by(host="otherhost").delete()
+    restart()
+    assert ref_counts(stack) == {} and chunk_files(stack) == []
