@@ -731,3 +731,23 @@ def test_a_shared_repository_is_recounted_only_alone(make_stack):
         s.query(models.Service).filter_by(host="otherhost").delete()
     restart()
     assert ref_counts(stack) == {} and chunk_files(stack) == []
+
+
+def test_start_up_runs_an_interrupted_import_again(make_stack):
+    from backup_worker import service as backup_service
+    from common import service as common_service
+
+    stack = make_stack()
+    volume = volume_with_data(stack, regions=[0])
+    backup = backed_up(stack, volume["id"])
+    with writer() as s:
+        s.get(models.Backup, backup["id"]).status = "creating"
+        db.worker_claim("backup", backup["id"], "import", host="stack", session=s)
+    old = next(s for s in stack.services if s.binary == common_service.BACKUP_BINARY)
+    old.stop()
+    new = backup_service.build_service()
+    new.start()
+    stack.services[stack.services.index(old)] = new
+    assert get_backup(stack, backup["id"])["status"] == "available"
+    assert stack.wait_volume(volume["id"], ("available",))["status"] == "available"
+    settled(stack)
