@@ -6,7 +6,8 @@ backup still `creating` or `restoring` at progress 0 (the log says they wait), r
 being refused. Deletes and imports only touch the repository's metadata and run on a small
 pool of their own, so they never wait behind a long backup. A queue full beyond
 backup_max_queued refuses, ending the operation with a "busy" message as the volume service
-does.
+does. A stopping service stops its running backups and restores at their next progress
+report (they end as failures do) and starts no queued one.
 
 At start (init_host, before the RPC server takes work) the operations this host owned when it
 stopped (workers rows ("backup", id)) are ended: an interrupted create becomes `error`, its
@@ -91,6 +92,9 @@ class BackupManager:
         self._creates = {}   # backup id -> _CreateJob
         # backup id -> flows queued or running here (a create and its force delete: two)
         self._in_flight = collections.Counter()
+        # set at shutdown: running backups and restores stop at their next progress report
+        # and end as failures; queued ones do not start (the next start ends them)
+        self._stopping = threading.Event()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class BackupManager:
         self.check_repository()
 
     def shutdown(self):
+        self._stopping.set()
         self.metadata_pool.shutdown(wait=True)
         self.data_pool.shutdown(wait=True)
 
@@ -230,6 +235,10 @@ class BackupManager:
 
     def _run_data(self, flow, ctxt, backup_id, args, job):
         try:
+            if self._stopping.is_set():
+                LOG.info("%s of backup %s not started: the service is stopping (its next "
+                         "start ends it)", flow.FLOW, backup_id)
+                return
             if job is not None:
                 with job.lock:
                     if job.state == "cancelled":
@@ -271,7 +280,7 @@ class BackupManager:
 
     def _run(self, flow, ctxt, backup_id, *args):
         ctxt.update_store()
-        engine = common.make_engine()
+        engine = common.make_engine(self._stopping)
         try:
             if flow is delete_flow:
                 delete_flow.run(ctxt, engine, self.host, backup_id, self.wait_for_create)

@@ -44,25 +44,37 @@ def store_kind():
     return CONF.backup.backup_chunk_store
 
 
-def make_engine():
+def make_engine(stopping=None):
     """A BackupEngine on this service's repository (opened per operation: a posix store is
-    one sqlite connection, a rados one a cluster connection; the caller closes it)."""
-    return backup_engine.BackupEngine(open_store())
+    one sqlite connection, a rados one a cluster connection; the caller closes it).
+    `stopping`: the service's Event, set when it stops (see Progress)."""
+    engine = backup_engine.BackupEngine(open_store())
+    engine.stopping = stopping
+    return engine
+
+
+class ServiceStopping(exception.LaminaException):
+    message = "the backup service was stopped during the operation"
 
 
 class Progress:
     """The engine's progress callback: backup.progress (percent) on the record while the
     operation runs. The update is conditional on the operation's status, so a backup that
-    was force-deleted (or reset) under a running operation stops it at its next report."""
+    was force-deleted (or reset) under a running operation stops it at its next report; so
+    does a service that is stopping (`stopping`, an Event), its operation then ending as a
+    failure does rather than being cut off by the process's end."""
 
-    def __init__(self, flow, backup_id, status):
+    def __init__(self, flow, backup_id, status, stopping=None):
         self.point = flow + ".progress"
         self.backup_id = backup_id
         self.status = status
+        self.stopping = stopping
         self.last = -1
 
     def __call__(self, percent):
         fault.check(self.point)  # tests: a backup slowed or failed part-way
+        if self.stopping is not None and self.stopping.is_set():
+            raise ServiceStopping()
         value = int(percent)
         if value == self.last and value < 100:
             return

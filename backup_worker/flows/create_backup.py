@@ -97,7 +97,8 @@ class StoreData(task.Task):
         with backup_engine.ConnectorReader(opened) as reader:
             manifest = self.engine.backup(
                 reader, backup.id, parent_id=backup.parent_id, snapshot=source_snapshot,
-                progress=common.Progress(FLOW, backup.id, states.CREATING),
+                progress=common.Progress(FLOW, backup.id, states.CREATING,
+                                         getattr(self.engine, "stopping", None)),
                 metadata={"volume_id": backup.volume_id, "snapshot_id": backup.snapshot_id})
         fault.check(FLOW + ".store_data.stored")
         return manifest

@@ -94,7 +94,8 @@ class RestoreData(task.Task):
         fresh = volume.backup_id == backup.id
         with backup_engine.ConnectorWriter(opened, fresh=fresh) as writer_:
             self.engine.restore(backup.id, writer_,
-                                progress=common.Progress(FLOW, backup.id, states.RESTORING))
+                                progress=common.Progress(FLOW, backup.id, states.RESTORING,
+                                                getattr(self.engine, "stopping", None)))
 
     def revert(self, backup, volume, **kwargs):
         LOG.warning("Restore of backup %s onto volume %s did not complete; the volume is "

@@ -751,3 +751,39 @@ def test_start_up_runs_an_interrupted_import_again(make_stack):
     assert get_backup(stack, backup["id"])["status"] == "available"
     assert stack.wait_volume(volume["id"], ("available",))["status"] == "available"
     settled(stack)
+
+
+def test_a_clean_stop_ends_running_backups_and_the_next_start_the_queued(make_stack):
+    """SIGTERM (Service.stop): the running backup stops at its next progress report and ends
+    as a failure does (error, source given back, nothing left in the repository); a queued one
+    is not started, and the next start ends it."""
+    from backup_worker import service as backup_service
+    from common import service as common_service
+
+    stack = make_stack(overrides={"backup.backup_max_concurrent": 1,
+                                  "backup.backup_progress_chunks": 1,
+                                  "debug.delay_points": ["create_backup.progress:0.3"]})
+    running_volume = volume_with_data(stack, seed=1, regions=[i * 16 * MiB for i in range(8)])
+    queued_volume = volume_with_data(stack, seed=2, regions=[0])
+    running = create_backup(stack, running_volume["id"])
+    queued = create_backup(stack, queued_volume["id"])
+    deadline = time.monotonic() + 30
+    while not chunk_files(stack):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    old = next(s for s in stack.services if s.binary == common_service.BACKUP_BINARY)
+    old.stop()
+    done = get_backup(stack, running["id"])
+    assert done["status"] == "error"
+    assert "stopped during the operation" in done["fail_reason"]
+    assert stack.wait_volume(running_volume["id"], ("available",))["status"] == "available"
+    assert get_backup(stack, queued["id"])["status"] == "creating"
+    assert manifests(stack) == [] and chunk_files(stack) == [] and ref_counts(stack) == {}
+    new = backup_service.build_service()
+    new.start()
+    stack.services[stack.services.index(old)] = new
+    done = get_backup(stack, queued["id"])
+    assert done["status"] == "error"
+    assert done["fail_reason"] == "the backup service stopped during the backup"
+    assert stack.wait_volume(queued_volume["id"], ("available",))["status"] == "available"
+    settled(stack)
