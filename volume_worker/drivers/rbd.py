@@ -63,6 +63,7 @@ class RBDDriver(base.VolumeDriver):
     def __init__(self, backend_name, configuration):
         super().__init__(backend_name, configuration)
         self._client = None
+        self._users = {}  # id(handle) -> calls using it now
         self._lock = threading.Lock()
 
     # --- connection --------------------------------------------------------------------------
@@ -85,33 +86,58 @@ class RBDDriver(base.VolumeDriver):
                                         % (conf.rbd_cluster_name, conf.rbd_user, exc))
         return client
 
-    def _cluster(self):
+    def _borrow(self):
+        """The cluster handle, counted as in use until _give_back: threads share one handle,
+        and librados can hang shutting down a handle another thread is inside."""
         with self._lock:
             if self._client is None:
                 self._client = self._connect()
+            self._users[id(self._client)] = self._users.get(id(self._client), 0) + 1
             return self._client
 
-    def _drop_connection(self):
+    def _give_back(self, client):
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.shutdown()
-            except Exception:  # the handle is already broken; nothing more to release
-                LOG.debug("Ceph handle shutdown failed", exc_info=True)
+            self._users[id(client)] -= 1
+            retired = self._users[id(client)] == 0 and client is not self._client
+            if retired:
+                del self._users[id(client)]
+        if retired:
+            self._shutdown(client)
+
+    def _drop_connection(self, client):
+        """Ceph failed on `client`: the next call connects anew. The old handle is shut down
+        once no call uses it any more (now, or at its last _give_back)."""
+        with self._lock:
+            if client is not self._client:
+                return  # already dropped, maybe replaced by a working handle
+            self._client = None
+            idle = self._users.get(id(client), 0) == 0
+            if idle:
+                self._users.pop(id(client), None)
+        if idle:
+            self._shutdown(client)
+
+    @staticmethod
+    def _shutdown(client):
+        try:
+            client.shutdown()
+        except Exception:  # the handle is already broken; nothing more to release
+            LOG.debug("Ceph handle shutdown failed", exc_info=True)
 
     def _ioctx(self, pool):
         return _IoctxGuard(self, pool)
 
     def _mon_command(self, prefix, **args):
         cmd = dict(prefix=prefix, format="json", **args)
+        client = self._borrow()
         try:
-            ret, out, err = self._cluster().mon_command(json.dumps(cmd), b"",
-                                                        timeout=self.configuration
-                                                        .rados_op_timeout)
+            ret, out, err = client.mon_command(json.dumps(cmd), b"",
+                                               timeout=self.configuration.rados_op_timeout)
         except Exception as exc:
-            self._drop_connection()
+            self._drop_connection(client)
             raise exception.DriverError(reason="ceph %s failed: %s" % (prefix, exc))
+        finally:
+            self._give_back(client)
         if ret != 0:
             raise exception.DriverError(reason="ceph %s failed (%d): %s" % (prefix, ret, err))
         return json.loads(out or b"{}")
@@ -257,7 +283,7 @@ class RBDDriver(base.VolumeDriver):
         finally:
             image.set_snap(None)
         for child in children:
-            with self._cluster().open_ioctx(child["pool"]) as child_ioctx, \
+            with self._ioctx(child["pool"]) as child_ioctx, \
                     rbd.Image(child_ioctx, child["image"]) as child_image:
                 LOG.info("Flattening %s/%s before its parent snapshot %s goes",
                          child["pool"], child["image"], snap_name)
@@ -583,28 +609,35 @@ class _IoctxGuard:
         self.driver = driver
         self.pool = pool
         self.ioctx = None
+        self.client = None
 
     def __enter__(self):
         rados, _rbd = _import_bindings()
+        self.client = self.driver._borrow()
         try:
-            self.ioctx = self.driver._cluster().open_ioctx(self.pool)
+            self.ioctx = self.client.open_ioctx(self.pool)
         except rados.ObjectNotFound:
+            self.driver._give_back(self.client)
             raise exception.DriverError(reason="Ceph pool %s does not exist" % self.pool)
         except rados.Error as exc:
-            self.driver._drop_connection()
+            self.driver._drop_connection(self.client)
+            self.driver._give_back(self.client)
             raise exception.DriverError(reason="cannot open Ceph pool %s: %s"
                                         % (self.pool, exc))
         return self.ioctx
 
     def __exit__(self, exc_type, exc, tb):
-        self.ioctx.close()
-        if exc is not None and not isinstance(exc, exception.LaminaException):
-            rados, rbd = _import_bindings()
-            if isinstance(exc, (rados.TimedOut, rados.ConnectionShutdown, rbd.Timeout)):
-                self.driver._drop_connection()
-                raise exception.DriverError(
-                    reason="Ceph operation timed out after %ds: the cluster is unreachable "
-                           "or the pool is full (%s)"
-                           % (self.driver.configuration.rados_op_timeout, exc)) from exc
-            raise exception.DriverError(reason="Ceph: %s" % exc) from exc
-        return False
+        try:
+            self.ioctx.close()
+            if exc is not None and not isinstance(exc, exception.LaminaException):
+                rados, rbd = _import_bindings()
+                if isinstance(exc, (rados.TimedOut, rados.ConnectionShutdown, rbd.Timeout)):
+                    self.driver._drop_connection(self.client)
+                    raise exception.DriverError(
+                        reason="Ceph operation timed out after %ds: the cluster is "
+                               "unreachable or the pool is full (%s)"
+                               % (self.driver.configuration.rados_op_timeout, exc)) from exc
+                raise exception.DriverError(reason="Ceph: %s" % exc) from exc
+            return False
+        finally:
+            self.driver._give_back(self.client)
