@@ -8,11 +8,13 @@ def list_opts():
     from api import service as api_service
     from api.routes import helpers
     from backup_worker import engine as backup_engine
+    from backup_worker import manager as backup_manager
     from backup_worker.chunkstore import base as chunkstore_base
     from backup_worker.chunkstore import posix as chunkstore_posix
     from backup_worker.chunkstore import rados as chunkstore_rados
     from common import fault, quota, rpc, service
     from common.db import api as db_api
+    from common.db import backups_api
     from common.db import session
     from scheduler import manager as scheduler_manager
     from scheduler import weighers
@@ -36,5 +38,7 @@ def list_opts():
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
                                     lvm.lvm_opts, tgt.target_opts)),
         ("backup", itertools.chain(backup_engine.engine_opts, chunkstore_base.chunkstore_opts,
-                                   chunkstore_posix.posix_opts, chunkstore_rados.rados_opts)),
+                                   chunkstore_posix.posix_opts, chunkstore_rados.rados_opts,
+                                   backup_manager.backup_manager_opts,
+                                   backups_api.backup_opts)),
     ]

@@ -56,7 +56,8 @@ def service_row(host, binary="lamina-volume"):
 def test_services_list_under_cinder_names(stack):
     listed = services(stack)
     by_key = {(s["binary"], s["host"]): s for s in listed}
-    assert set(by_key) == {("cinder-scheduler", "stack"), ("cinder-volume", "stack@file")}
+    assert set(by_key) == {("cinder-scheduler", "stack"), ("cinder-volume", "stack@file"),
+                           ("cinder-backup", "stack")}
     volume = by_key[("cinder-volume", "stack@file")]
     assert (volume["state"], volume["status"], volume["zone"]) == ("up", "enabled", "nova")
     # Cinder's replication fields are a volume service's only; `cluster` from 3.7
@@ -65,15 +66,16 @@ def test_services_list_under_cinder_names(stack):
     assert "frozen" not in by_key[("cinder-scheduler", "stack")]
     assert all("cluster" not in s for s in listed)
     at_37 = services(stack, version="3.7")
-    assert [s["cluster"] for s in at_37] == [None, None]
+    assert [s["cluster"] for s in at_37] == [None, None, None]
     # operators keep Lamina's names in the table (lamina-manage service list shows them)
-    assert {r.binary for r in db.service_get_all()} == {"lamina-scheduler", "lamina-volume"}
+    assert {r.binary for r in db.service_get_all()} == {"lamina-scheduler", "lamina-volume",
+                                                        "lamina-backup"}
 
 
 def test_services_filters_match_as_cinder(stack):
     # A plain host names the host and its back ends (Tempest's test_get_service_by_host_name)
     assert {s["binary"] for s in services(stack, "?host=stack")} == {
-        "cinder-scheduler", "cinder-volume"}
+        "cinder-scheduler", "cinder-volume", "cinder-backup"}
     only = services(stack, "?host=stack&binary=cinder-volume")
     assert [(s["host"], s["binary"]) for s in only] == [("stack@file", "cinder-volume")]
     # host@backend names itself only; a prefix or an unknown name nothing
@@ -85,7 +87,8 @@ def test_services_filters_match_as_cinder(stack):
     # binary by Cinder's name (Lamina's own is accepted too)
     assert [s["host"] for s in services(stack, "?binary=cinder-scheduler")] == ["stack"]
     assert [s["binary"] for s in services(stack, "?binary=lamina-volume")] == ["cinder-volume"]
-    assert services(stack, "?binary=cinder-backup") == []
+    assert [(s["host"], s["binary"]) for s in services(stack, "?binary=cinder-backup")] == [
+        ("stack", "cinder-backup")]
     assert services(stack, "?binary=invalid") == []
     assert stack.request("GET", "/os-services", token=MEMBER).status_code == 403
 
@@ -106,7 +109,7 @@ def test_disable_enable_bodies_as_the_schemas_say(stack):
     assert (listed[0]["status"], listed[0]["disabled_reason"]) == ("disabled", "disk swap")
     # the hosts list leaves out a disabled service, as Cinder's
     hosts = valid(stack.request("GET", "/os-hosts"), hosts_schema.list_hosts)["hosts"]
-    assert [h["host_name"] for h in hosts] == ["stack"]
+    assert [h["host_name"] for h in hosts] == ["stack", "stack"]  # scheduler, backup
     # `service`, Cinder's deprecated key, names the binary too; enable clears the reason
     body = valid(stack.request("PUT", "/os-services/enable",
                                {"host": "stack@file", "service": "cinder-volume"}),
@@ -211,13 +214,14 @@ def test_freeze_thaw_failover(make_stack):
 def test_hosts_list_and_show(stack):
     hosts = valid(stack.request("GET", "/os-hosts"), hosts_schema.list_hosts)["hosts"]
     assert {(h["host_name"], h["service"]) for h in hosts} == {
-        ("stack", "cinder-scheduler"), ("stack@file", "cinder-volume")}
+        ("stack", "cinder-scheduler"), ("stack@file", "cinder-volume"),
+        ("stack", "cinder-backup")}
     assert all(h["service-status"] == "available" and h["service-state"] == "enabled"
                and h["zone"] == "nova" for h in hosts)
     assert len(valid(stack.request("GET", "/os-hosts?zone=nova"),
-                     hosts_schema.list_hosts)["hosts"]) == 2
+                     hosts_schema.list_hosts)["hosts"]) == 3
     assert len(valid(stack.request("GET", "/os-hosts?zone="),
-                     hosts_schema.list_hosts)["hosts"]) == 2
+                     hosts_schema.list_hosts)["hosts"]) == 3
     assert valid(stack.request("GET", "/os-hosts?zone=xxx"),
                  hosts_schema.list_hosts)["hosts"] == []
 
@@ -318,10 +322,10 @@ def test_extensions(stack):
     for alias in ("os-services", "os-hosts", "capabilities", "os-availability-zone",
                   "os-quota-sets", "os-volume-type-access", "os-admin-actions",
                   "scheduler-stats", "os-volume-manage", "os-extended-services",
-                  "os-volume-encryption-metadata"):
+                  "os-volume-encryption-metadata", "backups"):
         assert alias in aliases, alias
     # what Lamina does not serve is not listed
-    for alias in ("backups", "consistencygroups", "cgsnapshots", "OS-SCH-HNT",
+    for alias in ("consistencygroups", "cgsnapshots", "OS-SCH-HNT",
                   "os-image-create"):
         assert alias not in aliases, alias
     # members list them too (Cinder asks no rule)
@@ -381,8 +385,8 @@ def test_cinderclient_python_api(stack):
     listed = c.services.list(binary="cinder-volume")
     assert [(s.host, s.binary, s.cluster) for s in listed] == [
         ("stack@file", "cinder-volume", None)]
-    assert [s.binary for s in c.services.list(host="stack")] == [
-        "cinder-scheduler", "cinder-volume"]
+    assert sorted(s.binary for s in c.services.list(host="stack")) == [
+        "cinder-backup", "cinder-scheduler", "cinder-volume"]
     c.services.disable_log_reason("stack@file", "cinder-volume", "maintenance")
     assert service_row("stack@file").disabled_reason == "maintenance"
     c.services.enable("stack@file", "cinder-volume")
@@ -429,7 +433,8 @@ def test_cinder_cli(stack):
 def test_openstacksdk(stack):
     bs = scenarios.sdk_connection(stack.url).block_storage
     listed = {(s.binary, s.host) for s in bs.services()}
-    assert listed == {("cinder-scheduler", "stack"), ("cinder-volume", "stack@file")}
+    assert listed == {("cinder-scheduler", "stack"), ("cinder-volume", "stack@file"),
+                      ("cinder-backup", "stack")}
     assert [z.name for z in bs.availability_zones()] == ["nova"]
     assert "os-hosts" in [e.alias for e in bs.extensions()]
     caps = bs.get_capabilities("stack@file")
