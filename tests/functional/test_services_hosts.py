@@ -334,7 +334,7 @@ def test_extensions(stack):
     shown = stack.request("GET", "/extensions/os-hosts")
     assert shown.status_code == 200, shown.text
     assert shown.json() == {"extension": next(e for e in listed if e["alias"] == "os-hosts")}
-    fault(stack.request("GET", "/extensions/backups"), 404, "itemNotFound")
+    fault(stack.request("GET", "/extensions/consistencygroups"), 404, "itemNotFound")
 
 
 # --- clusters (3.7) --------------------------------------------------------------------------
