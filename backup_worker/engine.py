@@ -479,6 +479,27 @@ class BackupEngine:
         size = self.store.get_manifest(backup_id)["size"]
         return self.restore(backup_id, _Discard(size), progress)
 
+    # --- copy ------------------------------------------------------------------------------
+
+    def copy(self, source_id, backup_id):
+        """Make `backup_id` a backup of the same data as `source_id` (an imported record
+        under a new id): its own manifest and a reference on each chunk, taken first, so
+        either backup can be deleted without breaking the other. Returns the manifest."""
+        chunk_base.check_backup_id(backup_id)
+        manifest = dict(self.store.get_manifest(source_id), backup_id=backup_id)
+        counts = dict(collections.Counter(d for d in manifest["chunks"] if d))
+        if counts:
+            self.store.incref_many(counts)
+        try:
+            self.store.sync()
+            self.store.put_manifest(backup_id, manifest)
+        except BaseException:
+            self._drop_references(backup_id, counts)
+            raise
+        LOG.info("Backup %s now also holds the data of backup %s (%d chunks)", backup_id,
+                 source_id, len(counts))
+        return manifest
+
     # --- delete ------------------------------------------------------------------------------
 
     def delete(self, backup_id):

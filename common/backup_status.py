@@ -40,7 +40,8 @@ def _short(reason):
 
 
 def record_user_message(ctxt, backup_id, event_id, detail):
-    volume_status.record_user_message(ctxt, backup_id, event_id, detail, resource_type=RESOURCE)
+    return volume_status.record_user_message(ctxt, backup_id, event_id, detail,
+                                             resource_type=RESOURCE)
 
 
 def source_back(session, backup):
@@ -96,6 +97,9 @@ def fail_create(ctxt, backup_id, reason, give_source_back=True):
     backup = db_backup(backup_id)
     if backup is None:
         return False
+    # the message first: whoever sees the status `error` finds it (withdrawn if we lose)
+    message_id = record_user_message(ctxt, backup_id, EVENT_BACKUP_CREATE,
+                                     "create backup: %s" % reason)
     with writer() as s:
         won = db.conditional_update(
             models.Backup, backup_id,
@@ -111,14 +115,20 @@ def fail_create(ctxt, backup_id, reason, give_source_back=True):
             db.worker_release("backup", backup_id, session=s)
     if won:
         LOG.error("create backup %s failed: %s", backup_id, reason)
-        record_user_message(ctxt, backup_id, EVENT_BACKUP_CREATE, "create backup: %s" % reason)
+    else:
+        volume_status.withdraw_user_message(message_id)
     return won
 
 
 def fail_restore(ctxt, backup_id, volume_id, reason):
     """A restore that did not complete: the backup back to `available` (its data is intact),
     the volume to `error_restoring` (existing) or `error` (made for the restore), the workers
-    row released, a message on both the backup and the volume."""
+    row released, a message on both the backup and the volume (recorded first)."""
+    detail = "restore backup: %s" % reason
+    message_ids = [record_user_message(ctxt, backup_id, EVENT_BACKUP_RESTORE, detail)]
+    if volume_id:
+        message_ids.append(volume_status.record_user_message(ctxt, volume_id,
+                                                             EVENT_BACKUP_RESTORE, detail))
     with writer() as s:
         won = db.conditional_update(
             models.Backup, backup_id,
@@ -130,16 +140,17 @@ def fail_restore(ctxt, backup_id, volume_id, reason):
     if won:
         LOG.error("restore of backup %s onto volume %s failed: %s", backup_id, volume_id,
                   reason)
-        detail = "restore backup: %s" % reason
-        record_user_message(ctxt, backup_id, EVENT_BACKUP_RESTORE, detail)
-        if volume_id:
-            volume_status.record_user_message(ctxt, volume_id, EVENT_BACKUP_RESTORE, detail)
+    else:
+        for message_id in message_ids:
+            volume_status.withdraw_user_message(message_id)
     return won
 
 
 def fail_delete(ctxt, backup_id, reason):
     """A delete that did not complete: `deleting` -> `error_deleting`, workers row released.
     The backup still counts in the quotas (its row lives)."""
+    message_id = record_user_message(ctxt, backup_id, EVENT_BACKUP_DELETE,
+                                     "delete backup: %s" % reason)
     with writer() as s:
         won = db.conditional_update(
             models.Backup, backup_id,
@@ -149,7 +160,8 @@ def fail_delete(ctxt, backup_id, reason):
             db.worker_release("backup", backup_id, session=s)
     if won:
         LOG.error("delete backup %s failed: %s", backup_id, reason)
-        record_user_message(ctxt, backup_id, EVENT_BACKUP_DELETE, "delete backup: %s" % reason)
+    else:
+        volume_status.withdraw_user_message(message_id)
     return won
 
 

@@ -14,8 +14,7 @@ def list_opts():
     from backup_worker.chunkstore import rados as chunkstore_rados
     from common import fault, quota, rpc, service
     from common.db import api as db_api
-    from common.db import backups_api
-    from common.db import session
+    from common.db import backups_api, session
     from scheduler import manager as scheduler_manager
     from scheduler import weighers
     from volume_worker import compute_events

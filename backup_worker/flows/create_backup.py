@@ -9,15 +9,18 @@ Tasks, in order (each has a revert):
                         (volume rpcapi prepare_backup_source); revert: it releases it again
                         (release_backup_source, the diff-base snapshot not kept)
   store_data            the engine reads every chunk, stores the new ones and writes the
-                        manifest, reporting progress on the record (a force delete stops it
-                        at the next report); revert: the manifest and its references go
-                        (engine.delete; a failed engine run has dropped them itself)
+                        manifest (with the volume's metadata and bootable flag, which a
+                        restore gives the volume it writes), reporting progress on the
+                        record (a force delete stops it at the next report); revert: the
+                        manifest and its references go (engine.delete; a failed engine run
+                        has dropped them itself)
   release_source        the volume service releases the source, keeping the diff base for
                         the next incremental; revert: nothing of its own (prepare_source's
                         revert releases without keeping)
   mark_available        one transaction: backup `available` (object_count, service,
-                        source_snapshot, progress 100), the source back to its status, the
-                        workers row released; revert: nothing of its own to undo
+                        service_metadata (the manifest's name), source_snapshot, progress
+                        100), the source back to its status, the workers row released;
+                        revert: nothing of its own to undo
 """
 
 import logging
@@ -91,7 +94,7 @@ class StoreData(task.Task):
         super().__init__(name="store_data")
         self.engine = engine
 
-    def execute(self, backup, connection, source_snapshot):
+    def execute(self, backup, volume, connection, source_snapshot):
         fault.check(FLOW + ".store_data")
         opened = connector.open_connection(connection, writable=False)
         with backup_engine.ConnectorReader(opened) as reader:
@@ -99,7 +102,11 @@ class StoreData(task.Task):
                 reader, backup.id, parent_id=backup.parent_id, snapshot=source_snapshot,
                 progress=common.Progress(FLOW, backup.id, states.CREATING,
                                          getattr(self.engine, "stopping", None)),
-                metadata={"volume_id": backup.volume_id, "snapshot_id": backup.snapshot_id})
+                metadata={"volume_id": backup.volume_id, "snapshot_id": backup.snapshot_id,
+                          # what a restore gives the volume it writes (as Cinder's backups
+                          # carry the volume's metadata)
+                          "volume_metadata": {m.key: m.value for m in volume.volume_metadata},
+                          "bootable": bool(volume.bootable)})
         fault.check(FLOW + ".store_data.stored")
         return manifest
 
@@ -131,7 +138,9 @@ class MarkAvailable(task.Task):
         fault.check(FLOW + ".mark_available")
         values = {"status": states.AVAILABLE, "progress": 100, "fail_reason": None,
                   "object_count": sum(1 for digest in manifest["chunks"] if digest),
-                  "service": common.store_kind(), "source_snapshot": source_snapshot}
+                  "service": common.store_kind(), "source_snapshot": source_snapshot,
+                  # the manifest's name, carried by an exported record
+                  "service_metadata": backup.id}
         with writer() as s:
             won = db.conditional_update(models.Backup, backup.id, values,
                                         {"status": states.CREATING, "deleted": False},

@@ -13,7 +13,8 @@ Tasks, in order (each has a revert):
                    zeroed, progress on the record; revert: nothing can un-write the volume,
                    which check_restoring's revert marks as failed
   mark_restored    one transaction: backup `available` (restore_volume_id cleared,
-                   progress 100), volume `available`, workers row released; revert: nothing
+                   progress 100), volume `available` with the backed-up volume's metadata
+                   and bootable flag (kept in the manifest), workers row released; revert: nothing
                    of its own to undo
 """
 
@@ -103,8 +104,13 @@ class RestoreData(task.Task):
 
 
 class MarkRestored(task.Task):
+    def __init__(self, engine):
+        super().__init__(name="mark_restored")
+        self.engine = engine
+
     def execute(self, backup, volume):
         fault.check(FLOW + ".mark_restored")
+        saved = self.engine.store.get_manifest(backup.id).get("metadata") or {}
         with writer() as s:
             won = db.conditional_update(
                 models.Backup, backup.id,
@@ -116,6 +122,12 @@ class MarkRestored(task.Task):
             if not won:  # raised inside the transaction: neither row changes
                 raise common.BackupStateChanged(reason="backup %s or volume %s left the "
                                                 "restore while it ran" % (backup.id, volume.id))
+            restored = s.get(models.Volume, volume.id)
+            # the backed-up volume's metadata (its keys win) and bootable flag, as Cinder
+            restored.bootable = bool(saved.get("bootable", restored.bootable))
+            db.replace_volume_metadata(s, restored, {
+                **{m.key: m.value for m in restored.volume_metadata},
+                **saved.get("volume_metadata", {})})
             db.worker_release("backup", backup.id, session=s)
         LOG.info("Backup %s restored onto volume %s", backup.id, volume.id)
 
@@ -129,7 +141,7 @@ def build(engine, volume_api=None):
         CheckRestoring(name="check_restoring"),
         PrepareTarget(volume_api),
         RestoreData(engine),
-        MarkRestored(name="mark_restored"),
+        MarkRestored(engine),
     )
 
 

@@ -216,13 +216,14 @@ def volume_update(volume_id, values, metadata=None):
         for key, value in values.items():
             setattr(volume, key, value)
         if metadata is not None:
-            _replace_metadata(s, volume, metadata)
+            replace_volume_metadata(s, volume, metadata)
         s.flush()
         s.refresh(volume)
         return volume
 
 
-def _replace_metadata(session, volume, metadata):
+def replace_volume_metadata(session, volume, metadata):
+    """Make the volume's (a row of `session`) metadata exactly `metadata`."""
     existing = {m.key: m for m in volume.volume_metadata}
     for key in set(existing) - set(metadata):
         volume.volume_metadata.remove(existing[key])
@@ -241,7 +242,7 @@ def volume_metadata_update(volume_id, metadata, delete_others):
             raise exception.VolumeNotFound(volume_id=volume_id)
         merged = dict(metadata) if delete_others else {
             **{m.key: m.value for m in volume.volume_metadata}, **metadata}
-        _replace_metadata(s, volume, merged)
+        replace_volume_metadata(s, volume, merged)
         s.flush()
         return {m.key: m.value for m in volume.volume_metadata}
 
@@ -791,13 +792,20 @@ def pools_recount(host):
 # --- user messages -----------------------------------------------------------------------------
 
 def message_create(ctx, resource_type, resource_uuid, event_id, detail, level="ERROR"):
+    message_id = new_id()
     with writer() as s:
-        s.add(models.Message(id=new_id(), project_id=ctx.project_id,
+        s.add(models.Message(id=message_id, project_id=ctx.project_id,
                              request_id=ctx.request_id, resource_type=resource_type,
                              resource_uuid=resource_uuid, event_id=event_id,
                              message_level=level, detail=detail,
                              expires_at=utcnow() + datetime.timedelta(
                                  seconds=cfg.CONF.message_ttl)))
+    return message_id
+
+
+def message_withdraw(message_id):
+    with writer() as s:
+        s.execute(delete(models.Message).where(models.Message.id == message_id))
 
 
 def message_get_all(ctx, resource_uuid=None, marker=None, limit=None):

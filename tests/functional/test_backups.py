@@ -3,11 +3,14 @@
 posix repository under the stack's directory. Data is compared by sha256 of the volume files.
 """
 
+import base64
 import hashlib
+import json
 import logging
 import os
 import random
 import time
+import uuid
 
 import pytest
 
@@ -368,6 +371,68 @@ def test_import_of_a_deleted_backup_is_an_error(stack):
     settled(stack)
 
 
+def _with_new_id(record):
+    fields = json.loads(base64.b64decode(record["backup_url"]))
+    fields["id"] = str(uuid.uuid4())
+    return dict(record, backup_url=base64.b64encode(json.dumps(fields).encode()).decode()), \
+        fields["id"]
+
+
+def test_import_under_a_new_id_is_a_backup_of_its_own(stack):
+    """Tempest's export/import test imports the record under a new id while the original
+    stays: each then holds the data, and deleting either never breaks the other."""
+    volume = volume_with_data(stack)
+    sha = sha256_of(volume_path(stack, volume["id"]))
+    backup = backed_up(stack, volume["id"])
+    record, new_id = _with_new_id(_export(stack, backup["id"]))
+    assert _import(stack, record)["id"] == new_id
+    assert wait_backup(stack, new_id, ("available", "error"))["status"] == "available"
+    assert manifests(stack) == sorted([backup["id"], new_id])
+    held = ref_counts(stack)
+    assert held and all(count % 2 == 0 for count in held.values())  # both reference each
+    delete_backup(stack, backup["id"])
+    wait_backup(stack, backup["id"], ("deleted",))
+    copy = restored(stack, new_id)
+    assert sha256_of(volume_path(stack, copy["id"])) == sha
+    delete_backup(stack, new_id)
+    wait_backup(stack, new_id, ("deleted",))
+    assert manifests(stack) == [] and chunk_files(stack) == []
+    settled(stack)
+
+
+@pytest.mark.parametrize("step", ["take_data", "take_data.copied"])
+def test_import_under_a_new_id_failing_takes_nothing(make_stack, step):
+    stack = make_stack()
+    volume = volume_with_data(stack, regions=[0])
+    backup = backed_up(stack, volume["id"])
+    before = ref_counts(stack)
+    record, new_id = _with_new_id(_export(stack, backup["id"]))
+    stack.override("fail_points", ["import_record." + step], group="debug")
+    _import(stack, record)
+    done = wait_backup(stack, new_id, ("available", "error"))
+    assert done["status"] == "error" and "import_record." + step in done["fail_reason"]
+    assert manifests(stack) == [backup["id"]] and ref_counts(stack) == before
+    settled(stack)
+
+
+def test_a_restore_brings_back_the_volume_metadata_and_bootable(stack):
+    volume = stack.create_volume(size=1, metadata={"origin": "backed-up", "tier": "gold"})
+    stack.wait_volume(volume["id"], ("available",))
+    resp = stack.request("POST", "/volumes/%s/action" % volume["id"],
+                         {"os-set_bootable": {"bootable": True}})
+    assert resp.status_code == 200, resp.text
+    backup = backed_up(stack, volume["id"])
+    copy = restored(stack, backup["id"])
+    assert copy["metadata"] == {"origin": "backed-up", "tier": "gold"}
+    assert copy["bootable"] == "true"
+    # onto an existing volume: its own keys stay, the backed-up ones win
+    target = stack.create_volume(size=1, name="target", metadata={"tier": "bronze", "own": "1"})
+    stack.wait_volume(target["id"], ("available",))
+    onto = restored(stack, backup["id"], target["id"])
+    assert onto["metadata"] == {"origin": "backed-up", "tier": "gold", "own": "1"}
+    settled(stack)
+
+
 # --- the queue, force delete -----------------------------------------------------------------
 
 def test_backups_beyond_the_limit_wait_queued(make_stack, caplog):
@@ -534,7 +599,7 @@ def test_delete_failure_at_each_task(make_stack, step):
     settled(stack)
 
 
-IMPORT_STEPS = ["check_importing", "check_repository", "mark_available"]
+IMPORT_STEPS = ["check_importing", "check_repository", "take_data", "mark_available"]
 
 
 @pytest.mark.parametrize("step", IMPORT_STEPS)

@@ -103,7 +103,7 @@ def test_create_from_source_preconditions(stack):
     cases = [
         ({"size": 1, "snapshot_id": snap["id"]}, 400, "cannot be smaller"),
         ({"size": 1, "source_volid": volume["id"]}, 400, "cannot be smaller"),
-        ({"size": 2, "snapshot_id": snap["id"], "source_volid": volume["id"]}, 400, "not both"),
+        ({"size": 2, "snapshot_id": snap["id"], "source_volid": volume["id"]}, 400, "not several"),
         ({"size": 2, "snapshot_id": "0f0e0d0c-0000-4000-8000-000000000000"}, 404, "could not"),
         ({"size": 2, "source_volid": "0f0e0d0c-0000-4000-8000-000000000000"}, 404, "could not"),
         ({"snapshot_id": snap["id"], "availability_zone": "elsewhere"}, 400, "zone"),
