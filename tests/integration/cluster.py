@@ -1,6 +1,6 @@
-"""Real processes for integration tests and benchmarks: lamina-api, lamina-scheduler and
-lamina-volume on RabbitMQ (a fresh vhost each) and a fresh MariaDB or PostgreSQL database,
-or lamina-aio on its own."""
+"""Real processes for integration tests and benchmarks: lamina-api, lamina-scheduler,
+lamina-volume (and lamina-backup when asked) on RabbitMQ (a fresh vhost each) and a fresh
+MariaDB or PostgreSQL database, or lamina-aio on its own."""
 
 import configparser
 import os
@@ -147,7 +147,7 @@ class Cluster:
 
     def __init__(self, workdir, db_kind="mysql", volume_hosts=None, schedulers=1,
                  scheduler_opts=None, api_threads=16, conf_defaults=None, conf_sections=None,
-                 auth=None):
+                 auth=None, backups=False):
         self.workdir = str(workdir)
         self.db_kind = db_kind
         self.suffix = uuid.uuid4().hex[:6]
@@ -161,6 +161,9 @@ class Cluster:
         self.conf_defaults = conf_defaults or {}
         self.conf_sections = conf_sections or {}
         self.auth = auth
+        # a lamina-backup beside each lamina-volume (same host name: a file volume is read
+        # through a local connection, which only its own host may open)
+        self.backups = backups
 
     def host(self, name):
         return "%s-%s" % (name, self.suffix)
@@ -207,10 +210,14 @@ class Cluster:
             self.start_scheduler(i)
         for name, options in self.volume_hosts.items():
             self.start_volume(name, options)
+            if self.backups:
+                self.start_backup(name)
         api = self._proc("api", "lamina-api", api_conf).start()
         self.procs["api"] = api
         wait_http(self.url + "/", proc=api.popen, log=api.log)
         self.wait_pools(len(self.volume_hosts))
+        if self.backups:
+            self.wait_services("lamina-backup", len(self.volume_hosts))
         return self
 
     def start_scheduler(self, index=0, opts=None):
@@ -237,6 +244,13 @@ class Cluster:
         self.procs[name] = self._proc(name, "lamina-volume", conf).start()
         self.volume_hosts[name] = dict(options, volume_backend_name=backend[
             "volume_backend_name"])
+
+    def start_backup(self, volume_host):
+        name = volume_host + "-backup"
+        conf = self._write_conf(name, {"host": self.host(volume_host)}, {"backup": {
+            "backup_chunk_store": "posix",
+            "backup_posix_path": os.path.join(self.workdir, name, "repository")}})
+        self.procs[name] = self._proc(name, "lamina-backup", conf).start()
 
     def restart_volume(self, name):
         conf = os.path.join(self.workdir, name + ".conf")
