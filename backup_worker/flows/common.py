@@ -1,16 +1,17 @@
-"""Pieces the backup flows share: running a flow, reading why it failed, the repository and
-engine of this service, the progress reporter that also notices a force delete."""
+"""Pieces the backup flows share: running a flow, reading why it failed (common/flows.py), the
+repository and engine of this service, the progress reporter that also notices a force
+delete."""
 
 import logging
 
 from oslo_config import cfg
-from taskflow import engines
 
 from backup_worker import engine as backup_engine
 from backup_worker.chunkstore import open_store
 from common import exception, fault
 from common.db import api as db
 from common.db import models
+from common.flows import failure_reason, run_flow  # noqa: F401 (the flows use them from here)
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -22,21 +23,6 @@ class BackupStateChanged(exception.LaminaException):
     code = 400
     fault = "badRequest"
     message = "Invalid backup: %(reason)s"
-
-
-def run_flow(flow, store):
-    """Run a flow serially in this thread. On failure TaskFlow reverts the tasks that ran
-    (newest first) and re-raises the original exception."""
-    engine = engines.load(flow, store=store, engine="serial")
-    engine.run()
-    return engine
-
-
-def failure_reason(flow_failures):
-    """The readable cause of a flow failure for user messages."""
-    for failure in flow_failures.values():
-        return str(failure.exception) or failure.exception_str
-    return "unknown error"
 
 
 def store_kind():

@@ -1,22 +1,5 @@
-"""Pieces the volume flows share: running a flow, reading why it failed."""
+"""Pieces the volume flows share: running a flow, reading why it failed (common/flows.py)."""
 
-import logging
+from common.flows import failure_reason, run_flow
 
-from taskflow import engines
-
-LOG = logging.getLogger(__name__)
-
-
-def run_flow(flow, store):
-    """Run a flow serially in this thread. On failure TaskFlow reverts the tasks that ran
-    (newest first) and re-raises the original exception."""
-    engine = engines.load(flow, store=store, engine="serial")
-    engine.run()
-    return engine
-
-
-def failure_reason(flow_failures):
-    """The readable cause of a flow failure for user messages."""
-    for failure in flow_failures.values():
-        return str(failure.exception) or failure.exception_str
-    return "unknown error"
+__all__ = ["failure_reason", "run_flow"]
