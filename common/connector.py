@@ -6,10 +6,11 @@ rados/rbd bindings), optionally at one of its snapshots. An `iscsi` connection i
 hosts: Lamina's own services open volumes on their host (local) or in Ceph.
 
 Connection data:
-  local  device_path; host: the host the path is on (a volume service's [DEFAULT] host). A
-         path means nothing on another host, so opening a local connection of another host
-         is refused (the backup service of a file or lvm volume runs on its storage host).
-         Connections without a host (made before hosts were named) open as local.
+  local  device_path; host: the host the path is on (a volume service's [DEFAULT] host). On
+         another host the path opens only where it is shared (the same machine, a shared
+         file system); otherwise the open is refused naming the host that holds the data
+         (the backup service of a file or lvm volume runs on its storage host). Connections
+         without a host (made before hosts were named) open as local.
   rbd    pool, image, user, conf, keyring, cluster_name, timeout (to connect), op_timeout
          (of each operation); snapshot: open the image at that snapshot, read-only.
 
@@ -172,12 +173,15 @@ def _write_zeros(volume, offset, length):
 
 def open_local(data, writable):
     host = data.get("host")
-    if host and host != this_host():
+    path = data["device_path"]
+    if host and host != this_host() and not os.path.exists(path):
+        # Another host's path is usable only where the two share it (one machine, a shared
+        # file system); elsewhere say where the data is rather than "no such file".
         raise exception.DriverError(
-            reason="the local connection to %s is on host %s, and this is %s: a file or lvm "
-                   "volume can only be opened on its storage host (run the service that "
-                   "reads it there)" % (data.get("device_path"), host, this_host()))
-    return LocalVolume(data["device_path"], writable)
+            reason="the local connection to %s is on host %s, and this is %s, which does not "
+                   "see that path: a file or lvm volume can only be opened on its storage "
+                   "host or where its directory is shared" % (path, host, this_host()))
+    return LocalVolume(path, writable)
 
 
 # --- rbd images ------------------------------------------------------------------------------

@@ -414,14 +414,19 @@ def test_punch_hole_writes_zeros_where_the_file_system_cannot(tmp_path, monkeypa
         assert opened.read(0, 4 * MiB) == (b"\x11" * MiB + bytes(2 * MiB) + b"\x11" * MiB)
 
 
-def test_a_local_connection_of_another_host_is_refused(tmp_path):
+def test_a_local_connection_of_another_host_opens_only_where_shared(tmp_path):
     path = sparse_file(str(tmp_path / "v"), MiB, [(0, b"data")])
+    missing = str(tmp_path / "on-storage-7-only")
     elsewhere = {"driver_volume_type": "local",
-                 "data": {"device_path": path, "host": "storage-7"}}
+                 "data": {"device_path": missing, "host": "storage-7"}}
     with pytest.raises(exception.DriverError, match="on host storage-7.*its storage host"):
         connector.open_connection(elsewhere, writable=False)
     with pytest.raises(exception.DriverError, match="storage-7"):
         connector.copy_volume(elsewhere, connector.local_connection(path), MiB)
+    # the same path seen from here (one machine, a shared directory): it opens
+    shared = {"driver_volume_type": "local", "data": {"device_path": path, "host": "storage-7"}}
+    with connector.open_connection(shared, writable=False) as opened:
+        assert opened.read(0, 4) == b"data"
     here = connector.local_connection(path)
     assert here["data"]["host"] == connector.this_host()
     with connector.open_connection(here, writable=False) as opened:
