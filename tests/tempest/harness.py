@@ -243,7 +243,7 @@ class Deployment:
             conf_defaults={"auth_strategy": "keystone", "quota_volumes": "10",
                            "quota_gigabytes": "1000", "quota_snapshots": "10"},
             conf_sections={"keystone_authtoken": authtoken},
-            auth=self._admin_token)
+            auth=self._admin_token, backups=True)
 
     def _admin_token(self):
         if self._token is None:
@@ -324,7 +324,8 @@ def tempest_conf(ks, region, log_dir):
         },
         "volume-feature-enabled": {
             "multi_backend": "True",
-            "backup": "False",          # issue 11
+            # lamina-backup beside each volume service (tests/integration/cluster.py)
+            "backup": "True",
             "snapshot": "True",
             "clone": "True",
             "manage_volume": "True",
