@@ -51,6 +51,7 @@ bench: venv services
 	$(BIN)/python -m bench.rbd
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.attach
+	$(BIN)/python -m bench.backup --compressions zstd --rbd
 
 lint: venv
 	$(BIN)/ruff check .
