@@ -4,8 +4,8 @@ The backup flows, the backup service's start-up cleanup and a refused request (f
 pool) all end a failed backup operation like this: one transaction of conditional UPDATEs
 (the backup out of its transitional status with a fail_reason, what the operation held given
 back: the source volume or snapshot out of `backing-up`, the restore target out of
-`restoring-backup`), the workers row ("backup", id) released, then a user message saying why
-(GET /messages). If another path already moved the backup (a force delete, a reset), the
+`restoring-backup`), the workers row ("backup", id) released and a user message saying why
+(GET /messages) written. If another path already moved the backup (a force delete, a reset), the
 backup is left alone and nothing is released twice; the source or target, which only this
 operation could have put in its status, is still given back.
 
@@ -39,9 +39,9 @@ def _short(reason):
     return reason if len(reason) <= _REASON_LENGTH else reason[:_REASON_LENGTH - 3] + "..."
 
 
-def record_user_message(ctxt, backup_id, event_id, detail):
+def record_user_message(ctxt, backup_id, event_id, detail, session=None):
     return volume_status.record_user_message(ctxt, backup_id, event_id, detail,
-                                             resource_type=RESOURCE)
+                                             resource_type=RESOURCE, session=session)
 
 
 def source_back(session, backup):
@@ -97,9 +97,6 @@ def fail_create(ctxt, backup_id, reason, give_source_back=True):
     backup = db_backup(backup_id)
     if backup is None:
         return False
-    # the message first: whoever sees the status `error` finds it (withdrawn if we lose)
-    message_id = record_user_message(ctxt, backup_id, EVENT_BACKUP_CREATE,
-                                     "create backup: %s" % reason)
     with writer() as s:
         won = db.conditional_update(
             models.Backup, backup_id,
@@ -113,22 +110,18 @@ def fail_create(ctxt, backup_id, reason, give_source_back=True):
             source_back(s, backup)
         if won:
             db.worker_release("backup", backup_id, session=s)
+            record_user_message(ctxt, backup_id, EVENT_BACKUP_CREATE,
+                                "create backup: %s" % reason, session=s)
     if won:
         LOG.error("create backup %s failed: %s", backup_id, reason)
-    else:
-        volume_status.withdraw_user_message(message_id)
     return won
 
 
 def fail_restore(ctxt, backup_id, volume_id, reason):
     """A restore that did not complete: the backup back to `available` (its data is intact),
     the volume to `error_restoring` (existing) or `error` (made for the restore), the workers
-    row released, a message on both the backup and the volume (recorded first)."""
+    row released, a message on both the backup and the volume, in one transaction."""
     detail = "restore backup: %s" % reason
-    message_ids = [record_user_message(ctxt, backup_id, EVENT_BACKUP_RESTORE, detail)]
-    if volume_id:
-        message_ids.append(volume_status.record_user_message(ctxt, volume_id,
-                                                             EVENT_BACKUP_RESTORE, detail))
     with writer() as s:
         won = db.conditional_update(
             models.Backup, backup_id,
@@ -137,20 +130,19 @@ def fail_restore(ctxt, backup_id, volume_id, reason):
         restore_target_failed(s, backup_id, volume_id)
         if won:
             db.worker_release("backup", backup_id, session=s)
+            record_user_message(ctxt, backup_id, EVENT_BACKUP_RESTORE, detail, session=s)
+            if volume_id:
+                volume_status.record_user_message(ctxt, volume_id, EVENT_BACKUP_RESTORE,
+                                                  detail, session=s)
     if won:
         LOG.error("restore of backup %s onto volume %s failed: %s", backup_id, volume_id,
                   reason)
-    else:
-        for message_id in message_ids:
-            volume_status.withdraw_user_message(message_id)
     return won
 
 
 def fail_delete(ctxt, backup_id, reason):
     """A delete that did not complete: `deleting` -> `error_deleting`, workers row released.
     The backup still counts in the quotas (its row lives)."""
-    message_id = record_user_message(ctxt, backup_id, EVENT_BACKUP_DELETE,
-                                     "delete backup: %s" % reason)
     with writer() as s:
         won = db.conditional_update(
             models.Backup, backup_id,
@@ -158,10 +150,10 @@ def fail_delete(ctxt, backup_id, reason):
             {"status": states.DELETING, "deleted": False}, session=s)
         if won:
             db.worker_release("backup", backup_id, session=s)
+            record_user_message(ctxt, backup_id, EVENT_BACKUP_DELETE,
+                                "delete backup: %s" % reason, session=s)
     if won:
         LOG.error("delete backup %s failed: %s", backup_id, reason)
-    else:
-        volume_status.withdraw_user_message(message_id)
     return won
 
 

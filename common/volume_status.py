@@ -2,10 +2,10 @@
 
 The api, the scheduler, the volume flows and the volume service's start-up cleanup all end a
 failed operation like this: one conditional UPDATE out of the transitional status, what the
-operation held (capacity claim, workers row) given back in the same transaction, and a user
-message that says why (GET /messages), recorded just before the status changes (and
-withdrawn if it did not), so whoever sees the failed status finds the message. If another
-path already moved the volume, nothing happens and nothing is released twice."""
+operation held (capacity claim, workers row) given back and a user message that says why
+(GET /messages) written in the same transaction, so whoever sees the failed status finds the
+message, and a call that loses the race leaves none. If another path already moved the
+volume, nothing happens and nothing is released twice."""
 
 import logging
 
@@ -32,25 +32,21 @@ EVENT_SNAPSHOT_CREATE = "VOLUME_VOLUME_SNAPSHOT_018_001"
 EVENT_SNAPSHOT_DELETE = "VOLUME_VOLUME_SNAPSHOT_019_001"
 
 
-def record_user_message(ctxt, volume_id, event_id, detail, resource_type="VOLUME"):
-    """Store the why of a failed operation where the user can read it; its id, or None."""
+def record_user_message(ctxt, volume_id, event_id, detail, resource_type="VOLUME",
+                        session=None):
+    """Store the why of a failed operation where the user can read it; its id, or None.
+
+    With `session`, in a savepoint of the transaction that changes the status, so both land
+    together (and a message that cannot be written does not undo the status change)."""
     try:
-        return db.message_create(ctxt, resource_type, volume_id, event_id, detail)
+        if session is None:
+            return db.message_create(ctxt, resource_type, volume_id, event_id, detail)
+        with session.begin_nested():
+            return db.message_create(ctxt, resource_type, volume_id, event_id, detail,
+                                     session=session)
     except Exception:  # losing the message must not mask the failure being handled
         LOG.exception("Could not record user message for %s %s", resource_type, volume_id)
         return None
-
-
-def withdraw_user_message(message_id):
-    """The failure a message was recorded for did not happen here (another path had already
-    moved the resource). The failure endings record the message before the status change,
-    so a client that sees the failed status always finds the why."""
-    if message_id is None:
-        return
-    try:
-        db.message_withdraw(message_id)
-    except Exception:
-        LOG.exception("Could not withdraw user message %s", message_id)
 
 
 def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, reason,
@@ -61,11 +57,12 @@ def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, re
     the same transaction as the status change. `expected` adds conditions to the UPDATE."""
     volume = db.volume_get_internal(volume_id)
     conditions = {"status": from_status, "deleted": False, **(expected or {})}
-    message_id = record_user_message(ctxt, volume_id, event_id, "%s: %s" % (action, reason))
     with writer() as s:
         won = db.conditional_update(models.Volume, volume_id, {"status": to_status},
                                     conditions, session=s)
         if won:
+            record_user_message(ctxt, volume_id, event_id, "%s: %s" % (action, reason),
+                                session=s)
             if release is not None and volume is not None and volume.host:
                 release(s, volume)
             # quota: a failed extend gives back its extra gigabytes, a failed delete
@@ -80,8 +77,6 @@ def fail_operation(ctxt, volume_id, from_status, to_status, event_id, action, re
                                       session=s)
     if won:
         LOG.error("%s of volume %s failed: %s", action, volume_id, reason)
-    else:
-        withdraw_user_message(message_id)
     return won
 
 
@@ -101,16 +96,14 @@ def release_extra_claim(new_size):
 def fail_snapshot_operation(ctxt, snapshot_id, from_status, to_status, event_id, action,
                             reason):
     """fail_operation for a snapshot: status out of the transitional one and its workers row
-    released in one transaction, its user message recorded first."""
-    message_id = record_user_message(ctxt, snapshot_id, event_id, "%s: %s" % (action, reason),
-                                     resource_type="VOLUME_SNAPSHOT")
+    released and its user message written in one transaction."""
     with writer() as s:
         won = db.conditional_update(models.Snapshot, snapshot_id, {"status": to_status},
                                     {"status": from_status, "deleted": False}, session=s)
         if won:
+            record_user_message(ctxt, snapshot_id, event_id, "%s: %s" % (action, reason),
+                                resource_type="VOLUME_SNAPSHOT", session=s)
             db.worker_release("snapshot", snapshot_id, session=s)
     if won:
         LOG.error("%s of snapshot %s failed: %s", action, snapshot_id, reason)
-    else:
-        withdraw_user_message(message_id)
     return won

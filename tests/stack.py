@@ -10,7 +10,7 @@ import time
 import requests
 from oslo_config import cfg
 
-from common import rpc
+from common import rpc, service
 from common.db import migration, session
 from volume_worker import drivers
 from volume_worker.drivers import base
@@ -103,8 +103,7 @@ class Stack:
 
         if self.server is not None:
             api_service.stop_server(self.server)
-        for svc in self.services:
-            svc.stop()
+        service.stop_all(self.services)
         rpc.cleanup()
         rpc.use_transport_url(None)
         session.dispose()

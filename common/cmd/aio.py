@@ -75,8 +75,7 @@ def main(argv=None):
           % (endpoint, CONF.state_path), flush=True)
     service.wait_for_signal()
     api_service.stop_server(server)
-    for svc in services:
-        svc.stop()
+    service.stop_all(services)
     rpc.cleanup()
 
 

@@ -791,21 +791,22 @@ def pools_recount(host):
 
 # --- user messages -----------------------------------------------------------------------------
 
-def message_create(ctx, resource_type, resource_uuid, event_id, detail, level="ERROR"):
+def message_create(ctx, resource_type, resource_uuid, event_id, detail, level="ERROR",
+                   session=None):
+    """A user message; in `session` when given (committed with the change it explains)."""
     message_id = new_id()
+    row = models.Message(id=message_id, project_id=ctx.project_id, request_id=ctx.request_id,
+                         resource_type=resource_type, resource_uuid=resource_uuid,
+                         event_id=event_id, message_level=level, detail=detail,
+                         expires_at=utcnow() + datetime.timedelta(
+                             seconds=cfg.CONF.message_ttl))
+    if session is not None:
+        session.add(row)
+        session.flush()
+        return message_id
     with writer() as s:
-        s.add(models.Message(id=message_id, project_id=ctx.project_id,
-                             request_id=ctx.request_id, resource_type=resource_type,
-                             resource_uuid=resource_uuid, event_id=event_id,
-                             message_level=level, detail=detail,
-                             expires_at=utcnow() + datetime.timedelta(
-                                 seconds=cfg.CONF.message_ttl)))
+        s.add(row)
     return message_id
-
-
-def message_withdraw(message_id):
-    with writer() as s:
-        s.execute(delete(models.Message).where(models.Message.id == message_id))
 
 
 def message_get_all(ctx, resource_uuid=None, marker=None, limit=None):
