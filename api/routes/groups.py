@@ -19,7 +19,9 @@ SORT_KEYS = {"id": "id", "name": "name", "status": "status", "created_at": "crea
              "updated_at": "updated_at", "availability_zone": "availability_zone",
              "group_type_id": "group_type_id"}
 FILTERS = ("name", "status", "availability_zone", "group_type_id")
-NON_FILTER_ARGS = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants", "offset"}
+NON_FILTER_ARGS = {"limit", "marker", "sort", "sort_key", "sort_dir", "all_tenants", "offset",
+                   "list_volume"}
+LIST_VOLUME_VERSION = (3, 25)
 
 
 def _requests():
@@ -52,8 +54,18 @@ def _list(detail):
     groups = gdb.group_get_all(ctx(), filters=filters, all_projects=all_projects,
                                marker=marker, limit=limit,
                                sort_keys=[SORT_KEYS[k] for k in keys], sort_dirs=dirs)
-    render = views.group_detail if detail else views.group_summary
-    return reply({"groups": [render(g) for g in groups]})
+    if not detail:
+        return reply({"groups": [views.group_summary(g) for g in groups]})
+    return reply({"groups": [_detail(g) for g in groups]})
+
+
+def _detail(group):
+    """A group's detail; from 3.25, with `list_volume=true`, its member volumes' ids."""
+    body = views.group_detail(group)
+    if microversion.at_least(LIST_VOLUME_VERSION) and as_bool(
+            flask.request.args.get("list_volume", "false"), "list_volume"):
+        body["volumes"] = [volume.id for volume in gdb.group_volumes(group.id)]
+    return body
 
 
 @bp.get("/groups")
@@ -82,7 +94,7 @@ def create(project_id):
 @bp.get("/groups/<group_id>")
 def show(project_id, group_id):
     microversion.require(GROUPS_VERSION)
-    return reply({"group": views.group_detail(_authorized(group_id, "group:get"))})
+    return reply({"group": _detail(_authorized(group_id, "group:get"))})
 
 
 def _ids(raw):

@@ -211,6 +211,18 @@ def test_group_lifecycle(stack):
                                            version="3.12").json()["volume"]
     resp = stack.request("DELETE", "/volumes/" + v1["id"])
     assert resp.status_code == 400 and "belong to a group" in resp.text
+    # 3.25: with list_volume=true, show and detail list the member volumes' ids
+    listed = "/groups/%s?list_volume=true" % group["id"]
+    assert req(stack, "GET", listed, version="3.25").json()["group"]["volumes"] == [v1["id"]]
+    assert "volumes" not in req(stack, "GET", listed, version="3.24").json()["group"]
+    assert "volumes" not in req(stack, "GET", "/groups/" + group["id"],
+                                version="3.25").json()["group"]
+    assert req(stack, "GET", "/groups/detail?list_volume=1",
+               version="3.25").json()["groups"][0]["volumes"] == [v1["id"]]
+    assert req(stack, "GET", "/groups?list_volume=1",
+               version="3.25").json()["groups"] == [{"id": group["id"], "name": "g"}]
+    assert req(stack, "GET", "/groups/%s?list_volume=maybe" % group["id"],
+               version="3.25").status_code == 400
     loose = stack.wait_volume(stack.create_volume(size=1)["id"], ("available",))
     # update: name, add and remove volumes
     resp = req(stack, "PUT", "/groups/" + group["id"],
