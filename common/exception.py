@@ -12,9 +12,20 @@ class LaminaException(Exception):
 
     def __init__(self, message=None, **kwargs):
         if message is None:
-            message = self.message % kwargs if kwargs else self.message
+            message = self._format(kwargs)
         self.msg = message
         super().__init__(message)
+
+    def _format(self, kwargs):
+        if not kwargs:
+            return self.message
+        try:
+            return self.message % kwargs
+        except (KeyError, TypeError, ValueError):
+            # raised with other fields than its message names: still say what is known,
+            # rather than turning the failure being reported into a KeyError
+            return "%s (%s)" % (self.message, ", ".join(
+                "%s=%s" % item for item in sorted(kwargs.items())))
 
 
 class BadRequest(LaminaException):

@@ -326,11 +326,12 @@ def test_create_from_a_backup_ends_restoring_and_casts_the_restore(stack, restor
 
 def test_create_from_a_backup_whose_cast_fails_ends_in_error(stack, monkeypatch):
     def refuse(self, ctxt, host, backup_id, volume_id):
-        raise exception.ServiceBusy(reason="no backup service answers")
+        raise exception.ServiceBusy(service="backup")
 
     monkeypatch.setattr(backup_rpcapi.BackupAPI, "restore_backup", refuse, raising=False)
     volume_id, backup_id = create_from_backup(stack)
-    shown = stack.wait_volume(volume_id, ("restoring-backup", "available", "error"))
+    # restoring-backup comes before the failed cast: wait for where the create ends
+    shown = stack.wait_volume(volume_id, ("available", "error"))
     assert shown["status"] == "error"
     assert workers("volume", volume_id) == [] and workers("backup", backup_id) == []
     assert not [f for f in pool_files(stack) if volume_id in f]  # the storage went
@@ -348,7 +349,7 @@ def test_create_from_a_backup_no_longer_restoring_ends_in_error(stack, restore_c
                             status="available", size=1, host="backup-host"))
         db.conditional_update(models.Volume, volume["id"], {"backup_id": backup_id},
                               {"status": "creating"}, session=s)
-    shown = stack.wait_volume(volume["id"], ("restoring-backup", "available", "error"))
+    shown = stack.wait_volume(volume["id"], ("available", "error"))
     assert shown["status"] == "error" and restore_casts == []
     assert workers("backup", backup_id) == []
 
