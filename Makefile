@@ -22,6 +22,8 @@ run: venv
 # memcached; deploy/keystone/README.md), tgtd (iSCSI targets, deploy/tgt/tgt-aio.sh) and the
 # LVM commands (deploy/lvm/lvm-tools.sh):
 # started when not running; Debian's rados/rbd bindings linked into the venv (PyPI has none).
+# Nova and placement (their own venvs, deploy/nova/README.md) are only installed here: the
+# fixture of tests/integration/test_nova.py starts and stops them.
 services: venv
 	bash deploy/dev-services.sh start
 	bash deploy/ceph/ceph-aio.sh install
@@ -29,11 +31,12 @@ services: venv
 	bash deploy/ceph/ceph-aio.sh pybind $(VENV)
 	bash deploy/keystone/keystone-aio.sh install
 	bash deploy/keystone/keystone-aio.sh start
+	bash deploy/nova/nova-aio.sh install
 	bash deploy/tgt/tgt-aio.sh start
 	bash deploy/lvm/lvm-tools.sh install
 
 test: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)
