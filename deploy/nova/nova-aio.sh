@@ -15,7 +15,7 @@
 #            users, services and endpoints in Keystone, start placement-api, the network
 #            stub, nova-api, nova-conductor, nova-scheduler and nova-compute, map the compute
 #            host into cell1 and wait until its hypervisor is up.
-#   stop     stop everything start started (last started first).
+#   stop     stop everything start started (TERM, then KILL after 10 s).
 #   status   print what runs; exit 1 when something is down.
 #   env      print `export` lines (LAMINA_NOVA_*) for the tests.
 #
@@ -355,24 +355,34 @@ cmd_start() {
     log "Nova up: $NOVA_URL (placement $PL_URL)"
 }
 
+# cmd_stop: TERM every service's process group at once (waiting for each in turn took 25 s:
+# nova-compute and the oslo.service masters shut down gracefully), KILL what is left after 10 s.
 cmd_stop() {
-    local i name pid n
-    for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-        name=${SERVICES[i]}
+    local name pid n left
+    local -A pids=()
+    for name in "${SERVICES[@]}"; do
         if pid_alive "$name"; then
             pid=$(<"$RUN/$name.pid")
-            # each runs in its own session (setsid): TERM its whole process group
+            pids[$name]=$pid
             kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-            for ((n = 0; n < 50; n++)); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            if kill -0 "$pid" 2>/dev/null; then
-                kill -KILL -- "-$pid" 2>/dev/null || true
-            fi
-            log "stopped $name (pid $pid)"
         fi
         rm -f "$RUN/$name.pid"
+    done
+    for ((n = 0; n < 100; n++)); do
+        left=0
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null && left=1
+        done
+        ((left)) || break
+        sleep 0.1
+    done
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name (pid $pid) did not stop on TERM; killing it"
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+        log "stopped $name (pid $pid)"
     done
 }
 
