@@ -22,8 +22,9 @@ run: venv
 # memcached; deploy/keystone/README.md), tgtd (iSCSI targets, deploy/tgt/tgt-aio.sh) and the
 # LVM commands (deploy/lvm/lvm-tools.sh):
 # started when not running; Debian's rados/rbd bindings linked into the venv (PyPI has none).
-# Nova and placement (their own venvs, deploy/nova/README.md) are only installed here: the
-# fixture of tests/integration/test_nova.py starts and stops them.
+# Nova and placement (their own venvs, deploy/nova/README.md) and Glance (deploy/glance/README.md)
+# are only installed here: the fixtures of tests/integration/test_nova.py and test_glance.py
+# start and stop them.
 services: venv
 	bash deploy/dev-services.sh start
 	bash deploy/ceph/ceph-aio.sh install
@@ -32,6 +33,7 @@ services: venv
 	bash deploy/keystone/keystone-aio.sh install
 	bash deploy/keystone/keystone-aio.sh start
 	bash deploy/nova/nova-aio.sh install
+	bash deploy/glance/glance-aio.sh install
 	bash deploy/tgt/tgt-aio.sh start
 	bash deploy/lvm/lvm-tools.sh install
 
