@@ -12,6 +12,7 @@ from api import policy
 from api.backends import refuse_if_frozen
 from common import exception, volume_status
 from common.db import api as db
+from common.db import types_api
 from common.db import volume_actions_api as adb
 from scheduler import rpcapi as scheduler_rpcapi
 from volume_worker import rpcapi as volume_rpcapi
@@ -249,6 +250,11 @@ class VolumeActions:
         if vtype.id == volume.volume_type_id:
             raise exception.InvalidInput(reason="New volume type must be different from the "
                                                 "original (%s)." % vtype.name)
+        # Lamina encrypts no data (encryption types are metadata only): a retype that would
+        # change the volume's encryption would only relabel plain bytes
+        if types_api.encryption_changed(volume.volume_type_id, vtype.id):
+            raise exception.InvalidInput(reason="Retype cannot change encryption "
+                                                "requirements.")
         self._begin(ctx, volume, "retyping", "retype", ("available", "in-use"),
                     "Volume status must be available or in-use and must not be migrating or "
                     "have an operation in flight to retype.")

@@ -238,6 +238,19 @@ def encryption_get(type_id):
         return _encryption(s, type_id)
 
 
+def encryption_changed(old_type_id, new_type_id):
+    """Whether volumes of the two types differ in their encryption specs (a type without
+    specs, or no type at all, is unencrypted): Cinder's test for a retype that would have to
+    re-encrypt the data."""
+    def specs(s, type_id):
+        found = _encryption(s, type_id) if type_id else None
+        return None if found is None else (found.provider, found.cipher, found.key_size,
+                                           found.control_location)
+
+    with reader() as s:
+        return specs(s, old_type_id) != specs(s, new_type_id)
+
+
 def encryption_create(type_id, values):
     """Encryption specs for a type without volumes and without specs yet (Cinder's order of
     checks: in use, type exists, specs exist)."""

@@ -170,3 +170,35 @@ def test_volume_encryption_metadata(stack):
                         token="u2:p2", project="p2"), 404, "itemNotFound")
     fault(stack.request("GET", "/volumes/6f1c5b1e-0000-4000-8000-000000000000/encryption"),
           404, "itemNotFound")
+
+
+def test_retype_that_changes_encryption_is_refused(stack):
+    """Encryption is metadata only here: a retype into or out of an encrypted type, or to
+    other encryption specs, would relabel plain bytes. Refused (400, Cinder's message),
+    the volume left as it was; between types of equal specs it is accepted."""
+    secret = new_type(stack, "secret")
+    stack.request("POST", "/types/%s/encryption" % secret, {"encryption": LUKS})
+    twin = new_type(stack, "secret-twin")
+    stack.request("POST", "/types/%s/encryption" % twin, {"encryption": LUKS})
+    other = new_type(stack, "secret-128")
+    stack.request("POST", "/types/%s/encryption" % other,
+                  {"encryption": dict(LUKS, key_size=128)})
+    new_type(stack, "plain")
+
+    def retype(volume_id, new):
+        return stack.request("POST", "/volumes/%s/action" % volume_id,
+                             {"os-retype": {"new_type": new}})
+
+    plain = stack.wait_volume(stack.create_volume(volume_type="plain")["id"], ("available",))
+    secret_volume = stack.wait_volume(stack.create_volume(volume_type="secret")["id"],
+                                      ("available",))
+    for volume, new in ((plain, "secret"), (secret_volume, "plain"),
+                        (secret_volume, "secret-128")):
+        assert fault(retype(volume["id"], new), 400, "badRequest") == (
+            "Invalid input received: Retype cannot change encryption requirements.")
+        shown = stack.request("GET", "/volumes/" + volume["id"]).json()["volume"]
+        assert (shown["status"], shown["volume_type"], shown["encrypted"]) == (
+            "available", volume["volume_type"], volume["encrypted"])
+    assert retype(secret_volume["id"], "secret-twin").status_code == 202
+    shown = stack.wait_volume(secret_volume["id"], ("available",))
+    assert (shown["volume_type"], shown["encrypted"]) == ("secret-twin", True)
