@@ -2,9 +2,9 @@
 image service of the test Nova and of volume-from-image, driven through openstacksdk.
 
 The module fixture runs `glance-aio.sh start` (which uploads the public image
-lamina-tempest-tiny when it is absent) and `stop` at the end. Glance not installed, or
-Keystone down: the tests skip, naming `make services`; with LAMINA_REQUIRE_GLANCE=1 they fail
-instead."""
+lamina-tempest-tiny when it is absent) and `stop` at the end, unless Glance was up before.
+Glance not installed, or Keystone down: the tests skip, naming `make services`; with
+LAMINA_REQUIRE_GLANCE=1 they fail instead."""
 
 import hashlib
 import os
@@ -54,17 +54,20 @@ def glance():
     ks = keystone_facts()
     if ks is None:
         unavailable("Keystone is not running: bash deploy/keystone/keystone-aio.sh start")
+    # a Glance already up belongs to someone else (the session's shared cloud): left running
+    was_up = script("status", timeout=60).returncode == 0
     started = time.monotonic()
     result = script("start")
     seconds = time.monotonic() - started
     try:
         assert result.returncode == 0, "glance-aio.sh start failed:\n" + result.stderr[-3000:]
-        print("\nglance-aio.sh start: %.2f s" % seconds)
+        print("\nglance-aio.sh start: %.2f s%s" % (seconds, " (was up)" if was_up else ""))
         facts = glance_facts()
         assert facts["LAMINA_GLANCE_IMAGE_ID"], facts
         yield ks, facts
     finally:
-        script("stop")
+        if not was_up:
+            script("stop")
 
 
 def connect(ks, user, password, project):
