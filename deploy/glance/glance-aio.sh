@@ -264,22 +264,28 @@ answers() {
 
 cmd_start() {
     installed || die "Glance is not installed: bash deploy/glance/glance-aio.sh install (make services)"
+    # two starts at once (a test module's and the shared cloud's) would upload two tiny images
+    mkdir -p "$RUN"
+    exec 9>"$RUN/start.lock"
+    flock 9
     ks_env
     write_configs
     setup_database
     register
     if ! api_alive; then
-        (cd "$ETC" && exec setsid "$VENV/bin/gunicorn" </dev/null >>"$LOG/glance-api.out" 2>&1) &
+        # 9>&-: glance-api must not hold start's lock for as long as it runs
+        (cd "$ETC" && exec setsid "$VENV/bin/gunicorn" </dev/null >>"$LOG/glance-api.out" 2>&1 9>&-) &
         echo $! >"$RUN/glance-api.pid"
     fi
     local deadline=$((SECONDS + WAIT_SECONDS))
     until answers; do
         if ! api_alive; then
-            tail -n 20 "$LOG/glance-api.out" >&2
-            die "glance-api exited (its output: $LOG/glance-api.out, log: $LOG/glance-api.log)"
+            # gunicorn's own log has bind errors and the tracebacks of a failed app load
+            tail -n 20 "$LOG/glance-api-gunicorn.log" >&2
+            die "glance-api exited (logs: $LOG/glance-api-gunicorn.log, $LOG/glance-api.log, $LOG/glance-api.out)"
         fi
         ((SECONDS < deadline)) ||
-            die "glance-api does not answer on $URL after ${WAIT_SECONDS}s (log: $LOG/glance-api.log, output: $LOG/glance-api.out)"
+            die "glance-api does not answer on $URL after ${WAIT_SECONDS}s (logs: $LOG/glance-api.log, $LOG/glance-api-gunicorn.log)"
         sleep 0.2
     done
     local id
