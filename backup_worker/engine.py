@@ -27,7 +27,9 @@ images with diff_iterate and discard. FileReader/FileWriter (a path) and RBDRead
 import collections
 import concurrent.futures
 import dataclasses
+import errno
 import logging
+import mmap
 import os
 import threading
 import time
@@ -48,6 +50,11 @@ engine_opts = [
                help="Threads in each of the read, compress and write pools of one backup or "
                     "restore (0: one per core). At most four chunks per worker are in memory "
                     "at once."),
+    cfg.BoolOpt("backup_direct_io", default=True,
+                help="Read local volumes (files, block devices) with O_DIRECT, past the page "
+                     "cache, where the file system allows it: a backup reads each block once, "
+                     "and through the cache that costs about as much CPU as hashing it, and "
+                     "evicts what the host had cached."),
     cfg.IntOpt("backup_progress_chunks", default=32, min=1,
                help="Report a backup's or restore's progress at most once per this many "
                     "chunks (and at the end)."),
@@ -57,6 +64,7 @@ CONF = cfg.CONF
 CONF.register_opts(engine_opts, group="backup")
 
 MANIFEST_FORMAT = 1
+_DIRECT_ALIGN = 4096  # O_DIRECT offsets and lengths: a multiple of any logical block size
 
 
 class RestoreTargetTooSmall(exception.InvalidVolume):
@@ -72,6 +80,14 @@ class VolumeReader:
 
     def read(self, offset, length):
         raise NotImplementedError
+
+    def read_into(self, offset, buffer, length):
+        """Put the `length` bytes at `offset` at the start of `buffer` (writable, page
+        aligned, at least `length` long; the rest of it may be overwritten). The engine
+        reads into buffers it reuses, so a reader that can fill them directly saves a copy
+        and an allocation per chunk. This default copies what read() returns."""
+        with memoryview(buffer) as view:
+            view[:length] = self.read(offset, length)
 
     def allocated_ranges(self):
         """[(offset, length)] holding data, or None when unknown (everything is read)."""
@@ -129,10 +145,73 @@ class ConnectorReader(VolumeReader):
     def __init__(self, opened):
         self.opened = opened
         self.size = opened.size()
+        self._fd = self._direct_fd = None
+        self._refused_fds = []
+        if isinstance(opened, connector.LocalVolume):
+            self._open_local(opened.path)
 
     def read(self, offset, length):
         data = self.opened.read(offset, length)
         return data if len(data) == length else data + bytes(length - len(data))
+
+    def _open_local(self, path):
+        """Descriptors of our own on a local file or device, for preadv into the engine's
+        buffers: one with O_DIRECT where the file system takes it (backup_direct_io), which
+        costs next to no CPU (the device writes into the buffer; through the page cache,
+        every byte is copied once more and every page allocated, charged and reclaimed,
+        several CPU-seconds per 4 GiB, as much as the hashing), and a buffered one for what
+        O_DIRECT refuses (an unaligned offset or length)."""
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            LOG.debug("Reading %s through its connection (%s)", path, exc)
+            return
+        os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # read once, in order
+        if CONF.backup.backup_direct_io and hasattr(os, "O_DIRECT"):
+            try:
+                self._direct_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECT)
+            except OSError as exc:  # e.g. tmpfs, some FUSE file systems
+                LOG.debug("No O_DIRECT on %s (%s): reading through the page cache", path, exc)
+
+    def read_into(self, offset, buffer, length):
+        # a subclass that wraps read() (fault injection, accounting) keeps seeing every read
+        if self._fd is None or type(self).read is not ConnectorReader.read:
+            return super().read_into(offset, buffer, length)
+        with memoryview(buffer) as view:
+            got = 0
+            if self._direct_fd is not None and offset % _DIRECT_ALIGN == 0:
+                got = self._read_direct(view, offset, length)
+            while got < length:
+                n = os.preadv(self._fd, [view[got:length]], offset + got)
+                if n == 0:  # past the end: the rest reads as zeros
+                    view[got:length] = bytes(length - got)
+                    break
+                got += n
+        return None
+
+    def _read_direct(self, view, offset, length):
+        """Bytes read with O_DIRECT into view (from its start), which may stop short of
+        `length` where an aligned read cannot go on: the buffered descriptor reads the rest."""
+        want = min(-(-length // _DIRECT_ALIGN) * _DIRECT_ALIGN, len(view))
+        want -= want % _DIRECT_ALIGN
+        got = 0
+        try:
+            while got < want:
+                n = os.preadv(self._direct_fd, [view[got:want]], offset + got)
+                got += n
+                if n == 0 or n % _DIRECT_ALIGN:  # the end of the file, or a short read
+                    break
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            # the buffer's address or the device's block size does not suit O_DIRECT; the
+            # descriptor stays open until close(), another thread may be reading with it
+            LOG.debug("O_DIRECT read refused on %s (%s): reading through the page cache",
+                      self.opened.path, exc)
+            self._direct_fd, fd = None, self._direct_fd
+            self._refused_fds.append(fd)
+            return 0
+        return got
 
     def allocated_ranges(self):
         ranges = getattr(self.opened, "allocated_ranges", None)
@@ -145,6 +224,11 @@ class ConnectorReader(VolumeReader):
         return changed(since)
 
     def close(self):
+        for fd in (self._fd, self._direct_fd, *self._refused_fds):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._direct_fd = None
+        self._refused_fds = []
         self.opened.close()
 
 
@@ -536,6 +620,11 @@ class _BackupJob:
         self.lock = threading.Lock()
         self.meter = _Progress(self.count, engine.progress_every, progress)
         self.zero_chunk = bytes(self.chunk_size)
+        # read buffers of chunks that are done, for the next reads: memory touched for the
+        # first time costs far more than the copy into it (page faults, and on a VM the
+        # hypervisor backing each page), so a new 4 MiB per chunk halved the read rate. No
+        # more buffers are ever alive than chunks in flight (the pipeline's depth).
+        self._free_buffers = collections.deque()
         self.started = time.monotonic()
 
     # --- planning ----------------------------------------------------------------------------
@@ -618,31 +707,45 @@ class _BackupJob:
 
     def _read(self, index):
         offset = index * self.chunk_size
-        return index, self.reader.read(offset, min(self.chunk_size, self.size - offset))
+        length = min(self.chunk_size, self.size - offset)
+        try:
+            buffer = self._free_buffers.pop()
+        except IndexError:
+            buffer = mmap.mmap(-1, self.chunk_size)  # page aligned, as O_DIRECT wants
+        read_into = getattr(self.reader, "read_into", None)
+        if read_into is None:  # a reader of the older interface (read() only)
+            buffer[:length] = self.reader.read(offset, length)
+        else:
+            read_into(offset, buffer, length)
+        data = buffer if length == self.chunk_size else memoryview(buffer)[:length]
+        return index, data, buffer
 
     def _hash(self, item):
-        index, data = item
-        zeros = self.zero_chunk if len(data) == self.chunk_size else bytes(len(data))
+        index, data, buffer = item
         with self.lock:
             self.stats.read += 1
             self.stats.bytes_read += len(data)
-        if data == zeros:
+        # a memcmp whatever data is (== on a memoryview or an mmap compares item by item,
+        # 40 times slower); a prefix of the zero chunk is all zeros
+        if self.zero_chunk.startswith(data):
+            self._free_buffers.append(buffer)
             with self.lock:
                 self.stats.holes += 1
             self.meter.step()
             return None
         digest = chunk_base.digest_of(data)
         self.chunks[index] = digest
-        return digest, data
+        return digest, data, buffer
 
     def _reference(self, item):
         # on an I/O pool: for rados these are round trips to the OSDs
-        digest, _data = item
+        digest, _data, buffer = item
         # the reference first: from here on no delete can remove this chunk
         self.store.incref(digest)
         with self.lock:
             self.taken[digest] += 1
         if self.store.exists(digest):
+            self._free_buffers.append(buffer)
             with self.lock:
                 self.stats.reused += 1
             self.meter.step()
@@ -650,8 +753,10 @@ class _BackupJob:
         return item
 
     def _encode(self, item):
-        digest, data = item
-        return digest, self.store.codec.encode(data)
+        digest, data, buffer = item
+        blob = self.store.codec.encode(data)  # new bytes: a header, then the payload
+        self._free_buffers.append(buffer)
+        return digest, blob
 
     def _write(self, item):
         digest, blob = item

@@ -457,3 +457,49 @@ def test_many_backups_keep_descriptors_bounded(eng, store, source):
     for number in range(5):
         backup(eng, source, "b%d" % number, parent_id="warm-up")
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_direct_and_cached_reads_back_up_the_same(tmp_path, source, direct_io):
+    """O_DIRECT (backup_direct_io) or the page cache: the same manifest, whatever the size
+    (here not a multiple of the block size, so the last chunk is short and unaligned)."""
+    with open(source, "r+b") as f:
+        f.truncate(SIZE + 5 * KiB + 321)
+        f.seek(SIZE)
+        f.write(b"tail" * 1000)
+    engine.CONF.set_override("backup_direct_io", direct_io, group="backup")
+    try:
+        with posix.PosixChunkStore(str(tmp_path / "repo")) as store:
+            eng = engine.BackupEngine(store, chunk_size=CHUNK, workers=2)
+            with engine.FileReader(source) as reader:
+                if not direct_io:
+                    assert reader._direct_fd is None
+                manifest = eng.backup(reader, "full")
+            target = str(tmp_path / "restored")
+            restore_new(eng, "full", target, size=manifest["size"])
+    finally:
+        engine.CONF.clear_override("backup_direct_io", group="backup")
+    assert sha256_file(target) == sha256_file(source)
+    with open(source, "rb") as f:
+        expected = [None if block == bytes(len(block)) else chunk_base.digest_of(block)
+                    for block in iter(lambda: f.read(CHUNK), b"")]
+    assert manifest["chunks"] == expected
+
+
+def test_read_into_a_buffer_o_direct_refuses(source):
+    """An unaligned buffer (O_DIRECT says EINVAL): the reader goes on through the page
+    cache and returns the right bytes."""
+    import mmap
+    with open(source, "rb") as f:
+        expected = f.read(3 * CHUNK)
+    with engine.FileReader(source) as reader:
+        mapping = mmap.mmap(-1, 3 * CHUNK + 1)
+        had_direct = reader._direct_fd is not None  # where tmp_path's file system has it
+        with memoryview(mapping) as view:
+            reader.read_into(0, view[1:], 3 * CHUNK)  # one byte past a page boundary
+            assert view[1:3 * CHUNK + 1] == expected
+        if had_direct:
+            assert reader._direct_fd is None  # refused once: no more tries
+        aligned = mmap.mmap(-1, 3 * CHUNK)
+        reader.read_into(0, aligned, 3 * CHUNK)
+        assert aligned[:] == expected
