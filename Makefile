@@ -38,7 +38,7 @@ services: venv
 	bash deploy/lvm/lvm-tools.sh install
 
 test: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_GLANCE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)

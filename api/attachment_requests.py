@@ -173,13 +173,20 @@ class Attachments:
         if mode == "rw" and adb.admin_metadata_get(volume_id).get("readonly") == "True":
             raise exception.InvalidInput(reason="Invalid attaching mode '%s' for volume %s."
                                          % (mode, volume_id))
-        if volume.status not in ("attaching", "reserved") and not (
+        refused = ("Volume %s status must be available, reserved or attaching to attach, "
+                   "but it is %s" % (volume_id, volume.status))
+        if volume.status not in ("available", "attaching", "reserved") and not (
                 volume.multiattach and volume.status == "in-use"):
-            raise exception.InvalidVolume(
-                reason="Volume %s status must be attaching (os-reserve) to attach, but it "
-                       "is %s" % (volume_id, volume.status))
+            raise exception.InvalidVolume(reason=refused)
         attachment = attachments.attachment_for_legacy_attach(volume_id, host_name)
-        if attachment is None:
+        if volume.status == "available" and attachment is None:
+            # Cinder attaches a volume that nobody reserved too: the reservation is made here
+            # (one conditional move: of two such attaches, one wins)
+            attachment = attachments.attachment_reserve(ctx, volume_id, instance_uuid, mode)
+        elif volume.status == "available":
+            # reserved by no one, but os-initialize_connection made this host's export
+            attachments.volume_move(volume_id, "reserved", ("available",), refused)
+        elif attachment is None:
             attachment = attachments.attachment_create_for_connector(
                 ctx, volume_id, {"host": host_name})
         attachments.attachment_complete(attachment.id, instance_uuid=instance_uuid,

@@ -295,6 +295,12 @@ def _settle_volume(session, volume):
         session.execute(update(models.Volume).where(models.Volume.id == volume.id)
                         .values(status=status, attach_status=attach_status,
                                 updated_at=utcnow()))
+    elif volume.status == "error" and not remaining:
+        # An admin reset an attached volume to `error` (no operation owns that status), then
+        # detached it, by force: Cinder's rule, the last detach leaves it `available`.
+        session.execute(update(models.Volume).where(models.Volume.id == volume.id)
+                        .values(status="available", attach_status="detached",
+                                updated_at=utcnow()))
     elif not any(a.attach_status == ATTACHED for a in remaining):
         # An admin reset the status meanwhile; the attach status still follows the rows.
         session.execute(update(models.Volume).where(models.Volume.id == volume.id)

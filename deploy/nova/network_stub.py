@@ -2,7 +2,8 @@
 
 Servers booted with `"networks": "none"` have no ports, yet Nova's API still lists a server's
 ports (and a few other collections) on GET /servers/{id}. Every GET of a collection answers
-an empty list; anything else answers 404. No real network service is needed on this machine.
+an empty list, a project's quotas are unlimited (a boot that names no network asks for them);
+anything else answers 404. No real network service is needed on this machine.
 
 usage: network_stub.py PORT   (listens on 127.0.0.1 only)"""
 
@@ -26,6 +27,11 @@ class Handler(BaseHTTPRequestHandler):
             parts = parts[1:]
         if len(parts) == 1:
             self._answer(200, {parts[0].replace("-", "_"): []})
+        elif len(parts) == 2 and parts[0] == "quotas":
+            # a boot that names no network (Tempest's servers) checks the project's port
+            # quota before it finds there is no network to put a port on: unlimited
+            self._answer(200, {"quota": {name: -1 for name in (
+                "port", "network", "subnet", "security_group", "floatingip")}})
         elif not parts:
             self._answer(200, {"resources": []})
         else:

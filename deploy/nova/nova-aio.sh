@@ -172,7 +172,7 @@ transport_url = rabbit://guest:guest@$HOST:5672/$VHOST
 compute_driver = fake.FakeDriverWithoutFakeNodes
 enabled_apis = osapi_compute
 osapi_compute_listen = $HOST
-# servers boot from volume only: no image service; the network endpoint is the stub
+# images come from deploy/glance (below); the network endpoint is the stub
 [api]
 auth_strategy = keystone
 [wsgi]
@@ -192,8 +192,8 @@ lock_path = $STATE/lock
 driver = noop
 [vnc]
 enabled = false
-# nothing listens there: no image is ever fetched (boot from volume), but the notification
-# payloads of a build name the image service's URL, and without an endpoint the build fails
+# deploy/glance/glance-aio.sh listens there (Tempest's servers boot from its image); even a
+# boot from a volume needs it: a build's notification payload names the image service's URL
 [glance]
 endpoint_override = http://$HOST:9292
 [neutron]

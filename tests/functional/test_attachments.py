@@ -235,9 +235,17 @@ def test_legacy_unreserve_and_refusals(stack):
     assert action(stack, vid, "os-attach", {"mountpoint": "/dev/vdb"}).status_code == 400
     assert action(stack, vid, "os-attach", {"mountpoint": "/dev/vdb", "host_name": "h",
                                             "mode": "xx"}).status_code == 400
-    # os-attach needs os-reserve first
+    # as Cinder, os-attach of a volume nobody reserved attaches it (Tempest's force-detach
+    # and attach tests do so); a second attach of the in-use volume is refused
     assert action(stack, vid, "os-attach", {"mountpoint": "/dev/vdb",
-                                            "host_name": "h"}).status_code == 400
+                                            "host_name": "h"}).status_code == 202
+    shown = volume_of(stack, vid)
+    assert (shown["status"], [a["device"] for a in shown["attachments"]]) == (
+        "in-use", ["/dev/vdb"])
+    again = action(stack, vid, "os-attach", {"mountpoint": "/dev/vdc", "host_name": "h2"})
+    assert again.status_code == 400 and "in-use" in again.text
+    assert action(stack, vid, "os-detach", {}).status_code == 202
+    assert volume_of(stack, vid)["status"] == "available"
     assert action(stack, vid, "os-reserve").status_code == 202
     assert action(stack, vid, "os-unreserve").status_code == 202
     assert volume_of(stack, vid)["status"] == "available"
@@ -256,6 +264,20 @@ def test_force_detach_removes_attachment(stack):
     assert resp.status_code == 202, resp.text
     assert volume_of(stack, volume["id"])["status"] == "available"
     assert attachments_api.attachments_of_volume(volume["id"]) == []
+
+
+def test_force_detach_of_a_volume_reset_to_error_leaves_it_available(stack):
+    """Tempest's test_force_detach_volume: attached, reset to `error` by an admin, force
+    detached: `available` with no attachment, as Cinder."""
+    vid = _available(stack)["id"]
+    assert action(stack, vid, "os-attach", {"mountpoint": "/dev/vdb",
+                                            "host_name": "h"}).status_code == 202
+    attachment_id = volume_of(stack, vid)["attachments"][0]["attachment_id"]
+    assert action(stack, vid, "os-reset_status", {"status": "error"}).status_code == 202
+    assert action(stack, vid, "os-force_detach", {"attachment_id": attachment_id,
+                                                  "connector": None}).status_code == 202
+    shown = volume_of(stack, vid)
+    assert (shown["status"], shown["attachments"]) == ("available", [])
 
 
 @pytest.mark.parametrize("step", ATTACH_STEPS)

@@ -1,6 +1,8 @@
 """OpenStack Tempest's volume API suite (tempest 47.0.0, `tempest.api.volume`) against Lamina
 deployed for real: lamina-api, lamina-scheduler and two lamina-volume back ends on RabbitMQ,
-MariaDB and the Keystone of deploy/keystone (tests/tempest/harness.py says how).
+MariaDB and the Keystone of deploy/keystone (tests/tempest/harness.py says how), with the real
+Nova and Glance beside it for the tests that attach volumes to servers: the deployment the
+Nova tests share (tests/integration/cloud.py).
 
 A test that fails and is not on tests/tempest/exclude.txt fails this test; the totals
 (passed, failed, skipped, excluded) and the failures grouped by message are printed.
@@ -20,29 +22,24 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def ks():
+def cloud(request):
     if os.environ.get("LAMINA_REQUIRE_KEYSTONE") != "1":
         pytest.skip("Tempest's volume suite takes 5-10 min: it runs under make test "
                     "(LAMINA_REQUIRE_KEYSTONE=1); by hand: python -m tests.tempest")
-    facts = harness.keystone_facts()
-    if facts is None:
-        pytest.fail("Keystone is not running: start it with `bash deploy/keystone/"
-                    "keystone-aio.sh install && bash deploy/keystone/keystone-aio.sh start` "
-                    "(make services)")
-    return facts
+    shared = request.getfixturevalue("shared_cloud")
+    if shared.compute is None and os.environ.get("LAMINA_REQUIRE_NOVA") == "1":
+        pytest.fail("Tempest would run without its compute tests: %s" % (
+            shared.compute_missing or shared.image_missing))
+    return shared
 
 
 @pytest.mark.timeout(1800)
-def test_tempest_volume_api(ks, tmp_path, capsys):
-    deployment = harness.Deployment(tmp_path / "deploy", ks).start()
-    try:
-        workspace = harness.init_workspace(str(tmp_path / "workspace"), ks, deployment.region)
-        listed = harness.list_tests(workspace)
-        rc, wall = harness.run(workspace, concurrency=2, timeout=1500)
-        summary = harness.summarize(harness.results(workspace), listed,
-                                    harness.read_exclusions())
-    finally:
-        deployment.stop()
+def test_tempest_volume_api(cloud, tmp_path, capsys):
+    workspace = harness.init_workspace(str(tmp_path / "workspace"), cloud.ks, cloud.region,
+                                       cloud.compute)
+    listed = harness.list_tests(workspace)
+    rc, wall = harness.run(workspace, concurrency=2, timeout=1500)
+    summary = harness.summarize(harness.results(workspace), listed, harness.read_exclusions())
     text = harness.report(summary, wall)
     (tmp_path / "tempest-summary.txt").write_text(text + "\n")
     with capsys.disabled():

@@ -212,7 +212,10 @@ def start_network_stand_in():
 class Deployment:
     """Lamina's separate processes with Keystone auth, registered in the catalog."""
 
-    def __init__(self, workdir, ks):
+    def __init__(self, workdir, ks, target_prefix=None, compute=False):
+        """target_prefix: the IQN prefix of this deployment's tgt targets (tgt's default
+        otherwise); compute: volume-extended events go to the compute service of Keystone's
+        catalog (tests/integration/cloud.py runs Nova beside it)."""
         self.workdir = str(workdir)
         self.ks = ks
         self.region = REGION_PREFIX + uuid.uuid4().hex[:8]
@@ -230,19 +233,27 @@ class Deployment:
             "project_domain_name": ks["LAMINA_KS_DOMAIN"],
             "memcached_servers": ks["LAMINA_KS_MEMCACHED_SERVERS"],
         }
+        sections = {"keystone_authtoken": authtoken}
+        if compute:
+            sections["nova"] = {**{k: v for k, v in authtoken.items()
+                                   if k not in ("www_authenticate_uri", "memcached_servers")},
+                                "region_name": ks["LAMINA_KS_REGION"]}
+        export = {"target_protocol": "iscsi"}
+        if target_prefix:
+            export["target_prefix"] = target_prefix
         self.cluster = cluster.Cluster(
             os.path.join(self.workdir, "lamina"), db_kind="mysql",
             # exported over iSCSI by the machine's tgtd (storage_protocol iSCSI, as Tempest's
             # default expects), each node keeping its own export records
             volume_hosts={"node%d" % (i + 1): {
-                "volume_backend_name": name, "target_protocol": "iscsi",
+                "volume_backend_name": name, **export,
                 "tgt_state_dir": os.path.join(self.workdir, "lamina", "node%d-tgt" % (i + 1))}
                 for i, name in enumerate(BACKENDS)},
             # Cinder's default quotas (cluster.py's own default is unlimited), so the limits
             # and quota tests see what they would see on a Cinder
             conf_defaults={"auth_strategy": "keystone", "quota_volumes": "10",
                            "quota_gigabytes": "1000", "quota_snapshots": "10"},
-            conf_sections={"keystone_authtoken": authtoken},
+            conf_sections=sections,
             auth=self._admin_token, backups=True)
 
     def _admin_token(self):
@@ -277,8 +288,10 @@ class Deployment:
 
 # --- Tempest -----------------------------------------------------------------------------------
 
-def tempest_conf(ks, region, log_dir):
-    """tempest.conf for this deployment (an ini text)."""
+def tempest_conf(ks, region, log_dir, compute=None):
+    """tempest.conf for this deployment (an ini text). compute: None (no compute service), or
+    the real Nova beside it (tests/integration/cloud.py) as a dict: image_ref (an image of
+    the real Glance), flavor_ref, flavor_ref_alt, region (of compute and image)."""
     sections = {
         "DEFAULT": {"log_dir": log_dir, "log_file": "tempest.log", "debug": "False"},
         "auth": {
@@ -297,12 +310,14 @@ def tempest_conf(ks, region, log_dir):
             "cinder": "True", "nova": "False", "swift": "False",
             # the stand-in above, for the classes that want a default network
             "neutron": "True",
-            # True without an image service (images are issue 12): Tempest 47 builds its
-            # image clients only when glance is on, and three volume classes
-            # (VolumesNegativeTest, VolumesGetTest, VolumesActionsTest, 42 tests) read them
-            # in setup_clients unconditionally, so with False each fails in setUpClass. No
-            # image endpoint is in the catalog: the tests that really use an image fail
-            # (EndpointNotFound) and are on the exclusion list under issue 12.
+            # True even without an image service: Tempest 47 builds its image clients only
+            # when glance is on, and three volume classes (VolumesNegativeTest,
+            # VolumesGetTest, VolumesActionsTest, 42 tests) read them in setup_clients
+            # unconditionally, so with False each fails in setUpClass. Without a compute
+            # service no image endpoint is in the run's region (EndpointNotFound); with one
+            # (tests/integration/cloud.py) the real Glance serves the image Nova boots.
+            # Either way the tests of Lamina's own image actions (issue 12) are on the
+            # exclusion list.
             "glance": "True",
         },
         "network": {"region": region},
@@ -338,6 +353,26 @@ def tempest_conf(ks, region, log_dir):
         },
         "enforce_scope": {"cinder": "True"},
     }
+    if compute is not None:
+        sections["service_available"]["nova"] = "True"
+        sections["image"]["region"] = compute["region"]
+        sections["compute"] = {
+            "region": compute["region"],
+            "image_ref": compute["image_ref"], "image_ref_alt": compute["image_ref"],
+            "flavor_ref": compute["flavor_ref"], "flavor_ref_alt": compute["flavor_ref_alt"],
+            "build_timeout": "120",
+        }
+        sections["compute-feature-enabled"] = {
+            # Nova's fake virt driver attaches a volume to several servers; Lamina's
+            # multiattach types allow it
+            "volume_multiattach": "True",
+            # encryption types are metadata only in Lamina (no key manager, no LUKS)
+            "attach_encrypted_volume": "False",
+        }
+        # the fake driver's servers never boot an OS: nothing to ssh into (SSHABLE is
+        # ACTIVE then)
+        sections["validation"] = {"run_validation": "False"}
+        sections["volume-feature-enabled"]["extend_attached_volume"] = "True"
     lines = []
     for name, values in sections.items():
         lines.append("[%s]" % name)
@@ -346,9 +381,9 @@ def tempest_conf(ks, region, log_dir):
     return "\n".join(lines)
 
 
-def init_workspace(path, ks, region):
+def init_workspace(path, ks, region, compute=None):
     """`tempest init` in path (its workspace registry kept beside it, not in ~/.tempest),
-    then our tempest.conf."""
+    then our tempest.conf (compute: as tempest_conf says)."""
     registry = os.path.join(os.path.dirname(path), "tempest-workspaces.yaml")
     name = "lamina-" + uuid.uuid4().hex[:8]
     result = subprocess.run([TEMPEST, "init", "--workspace-path", registry, "--name", name,
@@ -358,7 +393,7 @@ def init_workspace(path, ks, region):
     log_dir = os.path.join(path, "logs")
     os.makedirs(log_dir, exist_ok=True)
     with open(os.path.join(path, "etc", "tempest.conf"), "w") as f:
-        f.write(tempest_conf(ks, region, log_dir))
+        f.write(tempest_conf(ks, region, log_dir, compute))
     return path
 
 
@@ -542,6 +577,9 @@ def main(argv=None):
     parser.add_argument("--no-exclude", action="store_true",
                         help="run the excluded tests too (to see which pass now)")
     parser.add_argument("--regex", default=REGEX, help="a subset of %s" % REGEX)
+    parser.add_argument("--compute", action="store_true",
+                        help="with the real Nova and Glance beside Lamina, as make test runs "
+                             "it (tests/integration/cloud.py; make services installs them)")
     args = parser.parse_args(argv)
     ks = keystone_facts()
     if ks is None:
@@ -550,9 +588,20 @@ def main(argv=None):
         return 2
     workdir = args.workdir or tempfile.mkdtemp(prefix="lamina-tempest-")
     os.makedirs(workdir, exist_ok=True)
-    deployment = Deployment(os.path.join(workdir, "deploy"), ks).start()
+    if args.compute:
+        from tests.integration.cloud import SharedCloud
+
+        deployment = SharedCloud(workdir, ks)
+        missing = deployment.compute_missing or deployment.image_missing
+        if missing:
+            print(missing, file=sys.stderr)
+            return 2
+    else:
+        deployment = Deployment(os.path.join(workdir, "deploy"), ks)
     try:
-        workspace = init_workspace(os.path.join(workdir, "workspace"), ks, deployment.region)
+        deployment.start()
+        workspace = init_workspace(os.path.join(workdir, "workspace"), ks, deployment.region,
+                                   getattr(deployment, "compute", None))
         listed = list_tests(workspace, args.regex)
         rc, wall = run(workspace, args.concurrency,
                        None if args.no_exclude else EXCLUDE_FILE, stream=sys.stdout,
