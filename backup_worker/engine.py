@@ -47,9 +47,9 @@ engine_opts = [
                help="Bytes of volume data per chunk. Incremental backups keep their parent's "
                     "chunk size. Smaller chunks make incrementals finer and manifests larger."),
     cfg.IntOpt("backup_workers", default=0, min=0,
-               help="Threads in each of the read, compress and write pools of one backup or "
-                    "restore (0: one per core). At most four chunks per worker are in memory "
-                    "at once."),
+               help="Threads in each of the read, compress and store-lookup pools of one "
+                    "backup or restore, twice as many in its write pool (0: one per core). "
+                    "At most eight chunks per worker are in memory at once."),
     cfg.BoolOpt("backup_direct_io", default=True,
                 help="Read local volumes (files, block devices) with O_DIRECT, past the page "
                      "cache, where the file system allows it: a backup reads each block once, "
@@ -421,23 +421,31 @@ class _Pipeline:
 
 
 class _Pools:
-    """The read, cpu and write pools of one operation."""
+    """The read, cpu, write and store-lookup pools of one operation.
+
+    Writes wait on fsync (the POSIX store syncs every chunk file and its directory), not
+    on a core, so the write pool has two threads per worker, and the lookups (a reference
+    taken, does the chunk exist) have their own pool, so that they do not queue behind the
+    syncs: a backup then reads and hashes on while the chunks before are being made
+    durable, and with eight chunks per worker in flight it reads through a run of zeros (or
+    of chunks the repository holds) while the run of new data before it is written."""
 
     def __init__(self, workers):
         self.workers = workers
         self.read = concurrent.futures.ThreadPoolExecutor(workers, "backup-read")
         self.cpu = concurrent.futures.ThreadPoolExecutor(workers, "backup-cpu")
-        self.write = concurrent.futures.ThreadPoolExecutor(workers, "backup-write")
+        self.write = concurrent.futures.ThreadPoolExecutor(2 * workers, "backup-write")
+        self.lookup = concurrent.futures.ThreadPoolExecutor(workers, "backup-lookup")
 
     @property
     def depth(self):
-        return 4 * self.workers  # enough to keep every pool busy, bounded whatever the size
+        return 8 * self.workers  # enough to keep every pool busy, bounded whatever the size
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        for pool in (self.read, self.cpu, self.write):
+        for pool in (self.read, self.cpu, self.write, self.lookup):
             pool.shutdown(wait=True)
 
 
@@ -684,7 +692,7 @@ class _BackupJob:
         self.meter.step(holes + len(reuse))
         with _Pools(self.engine.workers) as pools:
             pipeline = _Pipeline([(pools.read, self._read), (pools.cpu, self._hash),
-                                  (pools.write, self._reference), (pools.cpu, self._encode),
+                                  (pools.lookup, self._reference), (pools.cpu, self._encode),
                                   (pools.write, self._write)], pools.depth)
             try:
                 for index in sorted(to_read):
