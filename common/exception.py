@@ -180,3 +180,35 @@ class AttachmentUpdateFailed(LaminaException):
 
 class DetachFailed(LaminaException):
     message = "Unable to detach the volume (%(reason)s)."
+
+
+class ImageNotFound(NotFound):
+    message = "Image %(image_id)s could not be found."
+
+
+class ImageNotAuthorized(Forbidden):
+    message = "Not authorized for image %(image_id)s: %(reason)s"
+
+
+class ImageUnacceptable(BadRequest):
+    message = "Image %(image_id)s is unacceptable: %(reason)s"
+
+
+class ImageServiceUnavailable(LaminaException):
+    """The image service could not be reached, or answered with a server error."""
+
+    code = 503
+    fault = "serviceUnavailable"
+    message = "The image service failed on %(call)s of image %(image_id)s: %(reason)s"
+
+
+class ImageDownloadFailed(LaminaException):
+    message = "Failed to download image %(image_id)s: %(reason)s"
+
+
+class ImageUploadFailed(LaminaException):
+    message = "Failed to upload image %(image_id)s: %(reason)s"
+
+
+class ImageConversionFailed(LaminaException):
+    message = "Image conversion failed: %(reason)s"
