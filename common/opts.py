@@ -12,7 +12,7 @@ def list_opts():
     from backup_worker.chunkstore import base as chunkstore_base
     from backup_worker.chunkstore import posix as chunkstore_posix
     from backup_worker.chunkstore import rados as chunkstore_rados
-    from common import fault, quota, rpc, service
+    from common import fault, image_convert, image_service, quota, rpc, service
     from common.db import api as db_api
     from common.db import backups_api, session
     from scheduler import manager as scheduler_manager
@@ -29,11 +29,12 @@ def list_opts():
             helpers.api_opts, volume_requests.volume_api_opts,
             scheduler_manager.scheduler_opts, weighers.weigher_opts,
             volume_manager.volume_manager_opts, volume_service.volume_service_opts,
-            quota.quota_opts, db_api.message_opts)),
+            quota.quota_opts, db_api.message_opts, image_convert.image_convert_opts)),
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),
         ("nova", compute_events.list_opts()),
+        ("glance", image_service.list_opts()),
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
                                     lvm.lvm_opts, tgt.target_opts)),
         ("backup", itertools.chain(backup_engine.engine_opts, chunkstore_base.chunkstore_opts,
