@@ -256,7 +256,8 @@ def download(ctx, image_id, write, image=None, chunk_size=None):
     (a file, or a volume's block device, written from its start). image: its record from
     show (saves a call; its size and hashes are what the data is checked against). Returns
     the bytes written. ImageDownloadFailed on a connection error, a short or long read, or
-    a hash mismatch: whatever was written before is then not the image."""
+    a hash mismatch: whatever was written before is then not the image. What the write
+    callable raises comes through unchanged (the target's own failure, not the image's)."""
     image = image or show(ctx, image_id)
     if image.get("status") != "active":
         raise exception.ImageUnacceptable(
@@ -366,6 +367,17 @@ class _Counted:
             raise exception.ImageUploadFailed(
                 image_id=self.image_id, reason="the data ended after %d of %d bytes"
                 % (self.sent, self.size))
+
+
+def file_chunks(path, chunk_size=None):
+    """The data of a file or block device (a volume's) as chunks for upload, read as sent."""
+    chunk_size = chunk_size or CONF[GROUP].download_chunk_size
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
 
 
 def upload(ctx, image_id, chunks, size=None):

@@ -101,6 +101,8 @@ def tiny_id(glance):
 
 def test_show_public_image_as_a_member_of_another_project(bob, tiny_id):
     image = image_service.show(bob, tiny_id)
+    # one exchange of the token for the catalog, then the same adapter
+    assert image_service.user_adapter(bob) is image_service.user_adapter(bob)
     assert image["id"] == tiny_id and image["name"] == "lamina-tempest-tiny"
     assert (image["status"], image["visibility"], image["protected"]) == (
         "active", "public", False)
@@ -169,8 +171,10 @@ def test_download_detects_a_mismatch(bob, tiny_id):
         image_service.download(bob, tiny_id, lambda chunk: None, image=shorter)
 
 
-def test_private_image_create_upload_download_delete(alice, bob):
+def test_private_image_create_upload_download_delete(alice, bob, tmp_path):
     data = pattern(4 * MiB)
+    source = tmp_path / "volume"
+    source.write_bytes(data)
     name = "lamina-image-service-%s" % uuid.uuid4().hex[:8]
     image = image_service.create(alice, name=name, disk_format="raw", container_format="bare",
                                  visibility="private", lamina_test="yes")
@@ -178,9 +182,9 @@ def test_private_image_create_upload_download_delete(alice, bob):
         assert image["status"] == "queued" and image["visibility"] == "private"
         assert image["properties"]["lamina_test"] == "yes"
         started = time.monotonic()
-        uploaded = image_service.upload(
-            alice, image["id"], (data[i:i + MiB] for i in range(0, len(data), MiB)),
-            size=len(data))
+        uploaded = image_service.upload(alice, image["id"],
+                                        image_service.file_chunks(source, 256 * 1024),
+                                        size=len(data))
         upload_seconds = time.monotonic() - started
         assert (uploaded["status"], uploaded["size"]) == ("active", len(data))
         assert uploaded["os_hash_value"] == hashlib.sha512(data).hexdigest()
@@ -253,3 +257,90 @@ def test_glance_down_is_a_clear_error_without_a_hang(bob, tiny_id):
         image_service.download(bob, tiny_id, lambda chunk: None, image=image)
     assert "download of image %s" % tiny_id in str(err.value)
     assert time.monotonic() - started < 20
+
+
+class _Stub:
+    """A local HTTP server standing in for Glance's image data: it announces `size` bytes,
+    sends `send` of them, then closes, or stalls (`stall`) until the test ends."""
+
+    def __init__(self, size, send, stall=False):
+        import http.server
+        import threading
+
+        stub = self
+        self.size, self.send, self.stall = size, send, stall
+        self.release = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(stub.size))
+                self.end_headers()
+                self.wfile.write(b"\x5a" * stub.send)
+                self.wfile.flush()
+                if stub.stall:
+                    stub.release.wait(30)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub_conf():
+    CONF.set_override("timeout", 2, group=GROUP)
+    CONF.set_override("num_retries", 0, group=GROUP)
+    stubs = []
+    yield stubs
+    for stub in stubs:
+        stub.stop()
+    for name in ("timeout", "num_retries", "endpoint_override"):
+        CONF.clear_override(name, group=GROUP)
+
+
+def stub_image(size):
+    data = b"\x5a" * size
+    return {"id": "stub-image", "status": "active", "size": size, "os_hash_algo": "sha512",
+            "os_hash_value": hashlib.sha512(data).hexdigest()}
+
+
+def stub_context():
+    return lamina_context.RequestContext(user_id="u", project_id="p", auth_token="t")
+
+
+def test_connection_cut_mid_download(stub_conf):
+    stub = _Stub(size=MiB, send=100 * 1024)
+    stub_conf.append(stub)
+    override(endpoint_override=stub.url)
+    got = []
+    with pytest.raises(exception.ImageDownloadFailed) as err:
+        image_service.download(stub_context(), "stub-image", got.append,
+                               image=stub_image(MiB), chunk_size=16 * 1024)
+    assert "stub-image" in str(err.value)
+    assert "connection failed after" in str(err.value) or "short read" in str(err.value)
+    assert sum(map(len, got)) <= 100 * 1024
+
+
+def test_stalled_download_times_out(stub_conf):
+    stub = _Stub(size=MiB, send=64 * 1024, stall=True)
+    stub_conf.append(stub)
+    override(endpoint_override=stub.url)
+    started = time.monotonic()
+    with pytest.raises(exception.ImageDownloadFailed, match="connection failed after 65536"):
+        image_service.download(stub_context(), "stub-image", lambda chunk: None,
+                               image=stub_image(MiB), chunk_size=16 * 1024)
+    assert time.monotonic() - started < 10
