@@ -344,3 +344,50 @@ def test_stalled_download_times_out(stub_conf):
         image_service.download(stub_context(), "stub-image", lambda chunk: None,
                                image=stub_image(MiB), chunk_size=16 * 1024)
     assert time.monotonic() - started < 10
+
+
+def test_64_mib_through_the_client_and_plain_requests(glance, alice):
+    """The client's download rate next to plain streamed GETs of the same image in the same
+    run, with and without the sha512 the client checks (what the check and the chunking
+    cost); printed, not asserted."""
+    import requests
+
+    data = pattern(64 * MiB)
+    image = image_service.create(alice, name="lamina-64-%s" % uuid.uuid4().hex[:8],
+                                 disk_format="raw", container_format="bare")
+    try:
+        started = time.monotonic()
+        image_service.upload(alice, image["id"],
+                             (data[i:i + MiB] for i in range(0, len(data), MiB)),
+                             size=len(data))
+        upload = time.monotonic() - started
+        got = hashlib.sha256()
+        assert image_service.download(alice, image["id"], got.update) == len(data)
+        assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+
+        def plain_get(hasher):
+            with requests.get("%s/v2/images/%s/file" % (glance[1]["LAMINA_GLANCE_URL"],
+                                                        image["id"]),
+                              headers={"X-Auth-Token": alice.auth_token}, stream=True,
+                              timeout=60) as resp:
+                assert resp.status_code == 200
+                for chunk in resp.iter_content(MiB):
+                    if hasher is not None:
+                        hasher.update(chunk)
+
+        rates = {"client": [], "GET+sha512": [], "GET": []}
+        for _ in range(2):
+            for name, run in (
+                    ("client", lambda: image_service.download(alice, image["id"],
+                                                              lambda chunk: None)),
+                    ("GET+sha512", lambda: plain_get(hashlib.sha512())),
+                    ("GET", lambda: plain_get(None))):
+                started = time.monotonic()
+                run()
+                rates[name].append(64 * MiB / (time.monotonic() - started) / 1e6)
+        print("\n64 MiB: upload %.0f MB/s; download MB/s (two runs each, interleaved): %s"
+              % (64 * MiB / upload / 1e6,
+                 "; ".join("%s %s" % (name, "/".join("%.0f" % r for r in values))
+                           for name, values in rates.items())))
+    finally:
+        image_service.delete(alice, image["id"])
