@@ -233,7 +233,12 @@ class Deployment:
             "project_domain_name": ks["LAMINA_KS_DOMAIN"],
             "memcached_servers": ks["LAMINA_KS_MEMCACHED_SERVERS"],
         }
-        sections = {"keystone_authtoken": authtoken}
+        # the image service (deploy/glance, started by tests/integration/cloud.py) through
+        # Keystone's catalog, as a volume from an image or an upload to one reaches it
+        sections = {"keystone_authtoken": authtoken,
+                    "glance": {**{k: v for k, v in authtoken.items()
+                                  if k not in ("www_authenticate_uri", "memcached_servers")},
+                               "region_name": ks["LAMINA_KS_REGION"]}}
         if compute:
             sections["nova"] = {**{k: v for k, v in authtoken.items()
                                    if k not in ("www_authenticate_uri", "memcached_servers")},
