@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 
 from oslo_config import cfg
 
@@ -34,6 +35,12 @@ image_convert_opts = [
                 help="Image formats (qemu-img's names: vpc is Glance's vhd) that volumes may "
                      "be made from. An image of any other format, as qemu-img detects it, is "
                      "refused."),
+    cfg.StrOpt("image_conversion_dir",
+               help="Directory for the temporary files of image conversions (an image "
+                    "downloaded before qemu-img converts it into a volume, a volume "
+                    "converted before its upload to the image service). It needs room for "
+                    "the largest image converted at once. Default: the system's temporary "
+                    "directory."),
     cfg.IntOpt("image_conversion_timeout", default=3600, min=1,
                help="Seconds a qemu-img convert of an image into a volume may take before "
                     "it is killed and the conversion fails."),
@@ -49,6 +56,13 @@ INFO_TIMEOUT = 60
 _QEMU_FORMAT = {"vhd": "vpc", "iso": "raw", "ami": "raw", "aki": "raw", "ari": "raw"}
 # vmdk create types whose data is all inside the one file
 _VMDK_SELF_CONTAINED = ("monolithicSparse", "streamOptimized")
+
+
+def conversion_dir():
+    """Where temporary image files go (created when missing)."""
+    path = CONF.image_conversion_dir or tempfile.gettempdir()
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def qemu_format(disk_format):
