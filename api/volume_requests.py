@@ -8,7 +8,7 @@ import time
 import flask
 from oslo_config import cfg
 
-from api import policy
+from api import image_source, policy
 from api.backends import refuse_if_frozen
 from api.routes import type_access
 from common import exception, extra_specs, quota, volume_status
@@ -85,11 +85,16 @@ class VolumeRequests:
 
     def create(self, ctx, size, name=None, description=None, volume_type=None,
                availability_zone=None, metadata=None, snapshot_id=None, source_volid=None,
-               group_id=None, backup_id=None):
+               group_id=None, backup_id=None, image_id=None):
         """A new volume: empty, or with the data of a snapshot or of another volume (then on
         that source's back end, of its type and zone), or of a backup (backup_id: 3.47 and
-        restores to a new volume; the backup service writes it once it is placed)."""
+        restores to a new volume; the backup service writes it once it is placed), or of an
+        image (image_id, checked here with the caller's token; the volume service writes
+        its data)."""
         source = None
+        if image_id:
+            image, size, snapshot_id = image_source.checked_image(ctx, image_id, size)
+            image_id = image["id"] if snapshot_id is None else None
         if backup_id:
             # 404 outside the project; then, before anything is written, the backup must be
             # available and its backup service (which will write the volume) up, else 503
@@ -130,6 +135,7 @@ class VolumeRequests:
             "attach_status": "detached", "availability_zone": zone,
             "volume_type_id": vtype.id, "snapshot_id": snapshot_id or None,
             "source_volid": source_volid or None, "backup_id": backup_id or None,
+            "image_id": image_id or None,
             # Multiattach comes from the type (the scheduler then picks a pool that has it).
             "multiattach": extra_specs.is_true(
                 {spec.key: spec.value for spec in vtype.extra_specs}.get("multiattach")),

@@ -17,7 +17,7 @@ def list_opts():
     from common.db import backups_api, session
     from scheduler import manager as scheduler_manager
     from scheduler import weighers
-    from volume_worker import compute_events
+    from volume_worker import compute_events, image_cache
     from volume_worker import manager as volume_manager
     from volume_worker import service as volume_service
     from volume_worker.drivers import base, file, lvm, rbd
@@ -36,7 +36,7 @@ def list_opts():
         ("nova", compute_events.list_opts()),
         ("glance", image_service.list_opts()),
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,
-                                    lvm.lvm_opts, tgt.target_opts)),
+                                    lvm.lvm_opts, tgt.target_opts, image_cache.cache_opts)),
         ("backup", itertools.chain(backup_engine.engine_opts, chunkstore_base.chunkstore_opts,
                                    chunkstore_posix.posix_opts, chunkstore_rados.rados_opts,
                                    backup_manager.backup_manager_opts,

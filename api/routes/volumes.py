@@ -154,16 +154,16 @@ def create(project_id):
     body = json_body(schemas.volume_create)["volume"]
     # 3.47: a volume made from a backup (the backup service restores into it)
     backup_id = body.get("backup_id") if microversion.at_least((3, 47)) else None
-    sources = [k for k in ("snapshot_id", "source_volid") if body.get(k)] + (
+    sources = [k for k in ("snapshot_id", "source_volid", "imageRef") if body.get(k)] + (
         ["backup_id"] if backup_id else [])
     if len(sources) > 1:
-        raise exception.InvalidInput(reason="give one of snapshot_id, source_volid and "
-                                            "backup_id, not several")
+        raise exception.InvalidInput(reason="give one of snapshot_id, source_volid, imageRef "
+                                            "and backup_id, not several")
     size = body.get("size")
-    if size is None and not (body.get("snapshot_id") or body.get("source_volid") or backup_id):
+    if size is None and not sources:
         raise exception.InvalidInput(reason="size is required (an integer number of GiB)")
     group_id = body.get("group_id") if microversion.at_least((3, 13)) else None
-    for unsupported in ("imageRef", "consistencygroup_id") + (
+    for unsupported in ("consistencygroup_id",) + (
             () if microversion.at_least((3, 13)) else ("group_id",)) + (
             () if microversion.at_least((3, 47)) else ("backup_id",)):
         if body.get(unsupported):
@@ -184,7 +184,8 @@ def create(project_id):
         metadata=body.get("metadata") or {},
         snapshot_id=body.get("snapshot_id"), source_volid=body.get("source_volid"),
         **({"group_id": group_id} if group_id else {}),
-        **({"backup_id": backup_id} if backup_id else {}))
+        **({"backup_id": backup_id} if backup_id else {}),
+        **({"image_id": body["imageRef"]} if body.get("imageRef") else {}))
     return reply({"volume": views.volume_detail(volume, ctx(), extended=False)}, 202)
 
 

@@ -78,6 +78,8 @@ class Volume(TimestampMixin, Base):
     # The backup the volume is being created from (3.47, or a restore to a new volume):
     # while the volume is `creating` or `restoring-backup` that backup cannot be deleted.
     backup_id: Mapped[str | None] = mapped_column(String(36))
+    # The image the volume is made from (imageRef): the volume service writes its data.
+    image_id: Mapped[str | None] = mapped_column(String(36))
 
     volume_metadata: Mapped[list["VolumeMetadata"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan")
@@ -225,6 +227,28 @@ class Worker(TimestampMixin, Base):
     operation: Mapped[str] = mapped_column(String(40))
     # None while the operation waits for the scheduler, then the volume service's host@backend.
     host: Mapped[str | None] = mapped_column(String(255))
+
+
+class ImageVolumeCacheEntry(TimestampMixin, Base):
+    """Storage on one back end pool (host@backend#pool) holding an image's data as a volume
+    made from it had it: a later volume from the same image there is cloned from it.
+    image_updated_at is the image's updated_at when the entry was made (a changed image is
+    a miss, and the entry goes)."""
+
+    __tablename__ = "image_volume_cache_entries"
+    __table_args__ = (
+        UniqueConstraint("host", "image_id", name="uq_image_volume_cache_host_image"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    image_id: Mapped[str] = mapped_column(String(36))
+    image_updated_at: Mapped[str | None] = mapped_column(String(64))
+    # `creating` while its storage is being made (no volume is cloned from it yet), then
+    # `available`
+    status: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)
+    last_used: Mapped[datetime.datetime] = mapped_column(PreciseDateTime, default=utcnow)
 
 
 class Pool(Base):

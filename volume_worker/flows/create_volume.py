@@ -3,12 +3,24 @@
 Tasks, in order (each has a revert):
   check_still_creating  the row is still `creating` on this host; revert: `error`, release the
                         pool claim and the workers row, tell the user why
+  fetch_image           only with volume.image_id: the image's record, asked of the image
+                        service with the user's token (still there, still active); revert:
+                        nothing to undo
   create_storage        the driver makes the storage (empty, or from the snapshot or source
-                        volume the row names); revert: the driver removes it
+                        volume the row names, or for an image a clone of the back end's
+                        cached copy of it: volume_worker/image_cache.py); revert: the driver
+                        removes it
+  write_image_data      only for an image not found in the cache: its data written into the
+                        storage (volume_worker/image_data.py: raw streamed, other formats
+                        converted), then a copy kept in the cache when the back end has one;
+                        revert: nothing of its own (create_storage's revert removes the
+                        storage, the cached copy is the cache's)
   mark_available        `creating` -> `available` and release the workers row (one
-                        transaction); revert: nothing to undo, the row stays `creating` and the
-                        first task's revert sets `error`. Skipped for a volume created from a
-                        backup (volume.backup_id), which start_restore ends instead
+                        transaction; for an image also `bootable` and the image's metadata
+                        as volume_image_metadata); revert: nothing to undo, the row stays
+                        `creating` and the first task's revert sets `error`. Skipped for a
+                        volume created from a backup (volume.backup_id), which start_restore
+                        ends instead
   start_restore         only with volume.backup_id (a restore to a new volume, or POST /volumes
                         with backup_id): `creating` -> `restoring-backup`, the volume's workers
                         row handed to the backup service (released, and ("backup", id,
@@ -26,15 +38,17 @@ from taskflow import task
 from taskflow.patterns import linear_flow
 
 from backup_worker import rpcapi as backup_rpcapi
-from common import exception, fault, volume_status
+from common import exception, fault, image_service, volume_status
 from common.db import api as db
 from common.db import backups_api, models
 from common.db.models import utcnow
 from common.db.session import reader, writer
+from volume_worker import image_cache, image_data
 from volume_worker.flows import common
 
 LOG = logging.getLogger(__name__)
 FLOW = "create_volume"
+GiB = 1024 ** 3
 
 
 class CheckStillCreating(task.Task):
@@ -66,15 +80,42 @@ def _live_source(row, kind, ident):
     return row
 
 
-class CreateStorage(task.Task):
-    default_provides = "model_update"
+class FetchImage(task.Task):
+    default_provides = "image"
 
-    def __init__(self, driver):
+    def execute(self, ctxt, volume):
+        if not volume.image_id:
+            return None
+        fault.check(FLOW + ".fetch_image")
+        image = image_service.show(ctxt, volume.image_id)
+        if image.get("status") != "active":
+            raise exception.ImageUnacceptable(image_id=volume.image_id,
+                                              reason="its status is %s, not active"
+                                              % image.get("status"))
+        return image
+
+    def revert(self, volume, **kwargs):
+        LOG.debug("fetch_image reverted for %s: nothing to undo", volume.id)
+
+
+class CreateStorage(task.Task):
+    default_provides = ("model_update", "image_data_written")
+
+    def __init__(self, driver, cache):
         super().__init__(name="create_storage")
         self.driver = driver
+        self.cache = cache
 
-    def execute(self, volume):
+    def execute(self, volume, image):
         fault.check(FLOW + ".create_storage")
+        if image is not None:
+            cached = self.cache.clone(volume, image)
+            if cached is not None:
+                return cached, True
+            return self.driver.create_volume(volume) or {}, False
+        return self._create(volume), False
+
+    def _create(self, volume):
         if volume.snapshot_id:
             snapshot = _live_source(db.snapshot_get_internal(volume.snapshot_id), "snapshot",
                                     volume.snapshot_id)
@@ -88,7 +129,7 @@ class CreateStorage(task.Task):
         return self.driver.create_volume(volume) or {}
 
     def revert(self, volume, result, **kwargs):
-        if result is None or not isinstance(result, dict):
+        if not isinstance(result, tuple):
             # The driver raised: it cleans up its own partial work; deleting here could remove
             # storage another volume owns (e.g. "already exists").
             return
@@ -96,17 +137,46 @@ class CreateStorage(task.Task):
         self.driver.delete_volume(volume)
 
 
+class WriteImageData(task.Task):
+    def __init__(self, driver, cache):
+        super().__init__(name="write_image_data")
+        self.driver = driver
+        self.cache = cache
+
+    def execute(self, ctxt, volume, image, image_data_written):
+        if image is None or image_data_written:
+            return
+        fault.check(FLOW + ".write_image_data")
+        image_data.write_image(ctxt, image, self.driver.migration_connection(volume),
+                               volume.size * GiB)
+        fault.check(FLOW + ".write_image_data.written")
+        try:
+            self.cache.fill(volume, image)
+        except Exception:  # a cache that cannot keep a copy fails no create
+            LOG.exception("Could not cache image %s after volume %s", image["id"], volume.id)
+
+    def revert(self, volume, **kwargs):
+        LOG.debug("write_image_data reverted for %s: create_storage removes the storage",
+                  volume.id)
+
+
 class MarkAvailable(task.Task):
-    def execute(self, volume, volume_id, model_update):
+    def execute(self, volume, volume_id, model_update, image):
         if volume.backup_id:
             return  # start_restore ends it: the volume is not available before its data is
         fault.check(FLOW + ".mark_available")
         values = dict(model_update, status="available", launched_at=utcnow())
+        if image is not None:
+            values["bootable"] = True
         with writer() as s:
             won = db.conditional_update(models.Volume, volume_id, values,
                                         {"status": "creating", "deleted": False}, session=s)
             if won:
                 db.worker_release("volume", volume_id, session=s)
+                if image is not None:
+                    s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
+                                                          value=value)
+                              for key, value in image_data.glance_metadata(image).items())
         if not won:
             raise exception.InvalidVolume(reason="volume %s left `creating` while its storage "
                                                  "was being made" % volume_id)
@@ -171,14 +241,17 @@ def _backup_row(backup_id):
         return s.get(models.Backup, backup_id)
 
 
-def build(driver):
+def build(driver, host):
+    cache = image_cache.ImageVolumeCache(driver, host)
     return linear_flow.Flow(FLOW).add(
         CheckStillCreating(name="check_still_creating"),
-        CreateStorage(driver),
+        FetchImage(name="fetch_image"),
+        CreateStorage(driver, cache),
+        WriteImageData(driver, cache),
         MarkAvailable(name="mark_available"),
         StartRestore(name="start_restore"),
     )
 
 
 def run(ctxt, driver, host, volume_id):
-    common.run_flow(build(driver), {"ctxt": ctxt, "volume_id": volume_id, "host": host})
+    common.run_flow(build(driver, host), {"ctxt": ctxt, "volume_id": volume_id, "host": host})
