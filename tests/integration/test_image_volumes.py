@@ -1,0 +1,297 @@
+"""Volumes made from images of the real Glance (deploy/glance), on a file back end and on the
+real Ceph (rbd), by Lamina deployed with Keystone auth: the API checks the image with the
+user's token, the volume service downloads it with that token, writes it (raw streamed,
+qcow2 converted with qemu-img), keeps a copy in the back end's image-volume cache, and the
+next volume from the image is a clone of that copy.
+
+Images are private to project alpha (alice's); bob, of project beta, may not see them."""
+
+import hashlib
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+import sqlalchemy
+
+from common import connector
+from tests.integration import ceph, cluster, test_glance
+from tests.integration.test_glance import MiB, connect
+from tests.integration.test_keystone import ks_session_for
+from tests.tempest import harness
+
+pytestmark = pytest.mark.integration
+glance = test_glance.glance  # the module fixture: Glance started when down
+GiB = 1024 ** 3
+BACKENDS = ("imgfile", "imgceph")
+
+
+def pattern(size, seed):
+    """size bytes no two 32 KiB blocks of which are alike, with a zero MiB in the middle
+    (written as a hole)."""
+    block = 32 * 1024
+    data = bytearray(b"".join(hashlib.sha256(b"%s-%d" % (seed, i)).digest() * (block // 32)
+                              for i in range(size // block)))
+    data[size // 2:size // 2 + MiB] = bytes(MiB)
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def cloud(glance, tmp_path_factory):
+    ceph.require()
+    ks, _facts = glance
+    authtoken = {
+        "www_authenticate_uri": ks["LAMINA_KS_WWW_AUTHENTICATE_URI"],
+        "auth_url": ks["LAMINA_KS_AUTH_URL"], "auth_type": "password",
+        "username": ks["LAMINA_KS_SERVICE_USER"],
+        "password": ks["LAMINA_KS_SERVICE_PASSWORD"],
+        "project_name": ks["LAMINA_KS_SERVICE_PROJECT"],
+        "user_domain_name": ks["LAMINA_KS_DOMAIN"],
+        "project_domain_name": ks["LAMINA_KS_DOMAIN"],
+    }
+    admin = harness.admin_session(ks)
+    cache = {"image_volume_cache_enabled": "true", "image_volume_cache_max_count": "2"}
+    deployment = cluster.Cluster(
+        tmp_path_factory.mktemp("image-volumes"), db_kind="mysql",
+        volume_hosts={"files": {"volume_backend_name": "imgfile", **cache},
+                      "rbd": {**ceph.backend_options(), "volume_backend_name": "imgceph",
+                              **cache}},
+        conf_defaults={"auth_strategy": "keystone"},
+        conf_sections={"keystone_authtoken": {
+            **authtoken, "memcached_servers": ks["LAMINA_KS_MEMCACHED_SERVERS"]},
+            "glance": {**{k: v for k, v in authtoken.items() if k != "www_authenticate_uri"},
+                       "region_name": ks["LAMINA_KS_REGION"]}},
+        auth=lambda: (admin.get_token(), admin.get_project_id()))
+    deployment.start()
+    try:
+        for name in BACKENDS:
+            resp = deployment.request("POST", "/types", {"volume_type": {
+                "name": name, "extra_specs": {"volume_backend_name": name}}})
+            assert resp.status_code == 200, resp.text
+        yield Cloud(ks, deployment)
+    finally:
+        deployment.stop()
+
+
+class User:
+    def __init__(self, ks, url, user, project):
+        self.session = ks_session_for(ks, user, project)
+        self.project_id = self.session.get_project_id()
+        self.url = url
+
+    def request(self, method, path, body=None, version="3.45"):
+        headers = {"X-Auth-Token": self.session.get_token(),
+                   "OpenStack-API-Version": "volume " + version}
+        return requests.request(method, "%s/v3/%s%s" % (self.url, self.project_id, path),
+                                json=body, headers=headers, timeout=60)
+
+
+class Cloud:
+    def __init__(self, ks, deployment):
+        self.ks = ks
+        self.deployment = deployment
+        self.alice = User(ks, deployment.url, ks["LAMINA_KS_MEMBER_A_USER"],
+                          ks["LAMINA_KS_PROJECT_A"])
+        self.bob = User(ks, deployment.url, ks["LAMINA_KS_MEMBER_B_USER"],
+                        ks["LAMINA_KS_PROJECT_B"])
+        self.glance = connect(ks, ks["LAMINA_KS_MEMBER_A_USER"], ks["LAMINA_KS_PASSWORD"],
+                              ks["LAMINA_KS_PROJECT_A"])
+        self.images = []
+
+    def upload(self, data, disk_format="raw", **extra):
+        image = self.glance.image.create_image(
+            "lamina-imgvol-%s" % uuid.uuid4().hex[:8], data=data, disk_format=disk_format,
+            container_format="bare", visibility="private", wait=True, timeout=120, **extra)
+        self.images.append(image.id)
+        return self.glance.image.get_image(image.id)
+
+    def create(self, image_id, backend, size=1, user=None, expect=202):
+        resp = (user or self.alice).request("POST", "/volumes", {"volume": {
+            "size": size, "imageRef": image_id, "volume_type": backend}})
+        assert resp.status_code == expect, resp.text
+        return resp.json()["volume"] if expect == 202 else resp.json()
+
+    def wait(self, volume_id, statuses=("available", "error"), timeout=120):
+        deadline = time.monotonic() + timeout
+        while True:
+            resp = self.alice.request("GET", "/volumes/%s" % volume_id)
+            assert resp.status_code == 200, resp.text
+            volume = resp.json()["volume"]
+            if volume["status"] in statuses:
+                return volume
+            assert time.monotonic() < deadline, volume
+            time.sleep(0.2)
+
+    def volume_ids(self, user=None):
+        resp = (user or self.alice).request("GET", "/volumes")
+        return {v["id"] for v in resp.json()["volumes"]}
+
+    def delete(self, volume_id):
+        assert self.alice.request("DELETE", "/volumes/%s" % volume_id).status_code == 202
+        deadline = time.monotonic() + 60
+        while self.alice.request("GET", "/volumes/%s" % volume_id).status_code != 404:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+    def messages(self, volume_id):
+        resp = self.alice.request("GET", "/messages")
+        return [m["user_message"] for m in resp.json()["messages"]
+                if m["resource_uuid"] == volume_id]
+
+    def cache_entries(self, image_id):
+        engine = sqlalchemy.create_engine(self.deployment.db_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(sqlalchemy.text(
+                    "SELECT host, status, id FROM image_volume_cache_entries WHERE "
+                    "image_id = :i"), {"i": image_id}).all()
+        finally:
+            engine.dispose()
+
+    def connection(self, volume_id, backend):
+        if backend == "imgceph":
+            opts = ceph.backend_options()
+            return {"driver_volume_type": "rbd", "data": {
+                "pool": opts["rbd_pool"], "image": "volume-%s" % volume_id,
+                "user": opts["rbd_user"], "conf": opts["rbd_ceph_conf"],
+                "keyring": opts["rbd_keyring"]}}
+        return connector.local_connection(self.file_path(volume_id))
+
+    def file_path(self, volume_id):
+        root = os.path.join(self.deployment.workdir, "files", "volumes")
+        for pool in os.listdir(root):
+            path = os.path.join(root, pool, "volume-%s" % volume_id)
+            if os.path.exists(path):
+                return path
+        raise AssertionError("no file for volume %s under %s" % (volume_id, root))
+
+    def storage_exists(self, volume_id, backend):
+        if backend == "imgceph":
+            return ceph.rbd_info("volume-%s" % volume_id) is not None
+        root = os.path.join(self.deployment.workdir, "files", "volumes")
+        return any(os.path.exists(os.path.join(root, pool, "volume-%s" % volume_id))
+                   for pool in os.listdir(root))
+
+    def read(self, volume_id, backend, length):
+        with connector.open_connection(self.connection(volume_id, backend), False) as vol:
+            return vol.read(0, length), vol.size()
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def assert_holds(cloud, volume, backend, data):
+    got, size = cloud.read(volume["id"], backend, len(data) + MiB)
+    assert size == volume["size"] * GiB
+    assert _sha(got[:len(data)]) == _sha(data), "volume %s does not hold the image" % (
+        volume["id"])
+    assert got[len(data):].count(0) == MiB, "past the image the volume must read zeros"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_raw_image_then_the_cached_copy(cloud, backend):
+    data = pattern(64 * MiB, b"raw-" + backend.encode())
+    image = cloud.upload(data, properties={"lamina_purpose": "raw-test"})
+    started = time.monotonic()
+    first = cloud.wait(cloud.create(image.id, backend)["id"])
+    first_seconds = time.monotonic() - started
+    assert first["status"] == "available", cloud.messages(first["id"])
+    assert first["bootable"] == "true"
+    meta = first["volume_image_metadata"]
+    assert (meta["image_id"], meta["checksum"], meta["disk_format"]) == (
+        image.id, image.checksum, "raw")
+    assert meta["lamina_purpose"] == "raw-test" and meta["size"] == str(len(data))
+    assert_holds(cloud, first, backend, data)
+    entries = cloud.cache_entries(image.id)
+    assert [e.status for e in entries] == ["available"], entries
+
+    started = time.monotonic()
+    second = cloud.wait(cloud.create(image.id, backend, size=2)["id"])
+    cached_seconds = time.monotonic() - started
+    assert second["status"] == "available", cloud.messages(second["id"])
+    assert second["size"] == 2 and second["bootable"] == "true"
+    assert_holds(cloud, second, backend, data)
+    log = open(cloud.deployment.procs["files" if backend == "imgfile" else "rbd"].log).read()
+    assert "Volume %s made from image %s cached" % (second["id"], image.id) in log
+    print("\n%s: 64 MiB raw image -> volume %.2f s, from the cache %.2f s"
+          % (backend, first_seconds, cached_seconds))
+    # the first volume's data is its own: deleting it leaves the clone and the cache whole
+    cloud.delete(first["id"])
+    assert_holds(cloud, second, backend, data)
+    cloud.delete(second["id"])
+    assert len(cloud.cache_entries(image.id)) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_qcow2_image_is_converted(cloud, backend, tmp_path):
+    data = pattern(16 * MiB, b"qcow2-" + backend.encode())
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(data)
+    qcow2 = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)],
+                   check=True, capture_output=True)
+    image = cloud.upload(qcow2.read_bytes(), disk_format="qcow2")
+    volume = cloud.wait(cloud.create(image.id, backend)["id"])
+    assert volume["status"] == "available", cloud.messages(volume["id"])
+    assert volume["volume_image_metadata"]["disk_format"] == "qcow2"
+    assert_holds(cloud, volume, backend, data)
+    cloud.delete(volume["id"])
+
+
+def test_refused_images_create_nothing(cloud):
+    data = pattern(2 * MiB, b"refused")
+    before = cloud.volume_ids()
+    # another project's private image: to bob it does not exist
+    private = cloud.upload(data)
+    refused = cloud.create(private.id, "imgfile", user=cloud.bob, expect=400)
+    assert "Invalid image identifier" in refused["badRequest"]["message"]
+    # an image that needs more room than asked for
+    big = cloud.upload(data, min_disk=3)
+    refused = cloud.create(big.id, "imgfile", size=2, expect=400)
+    assert "minDisk size 3GB" in refused["badRequest"]["message"]
+    # a deactivated image
+    deactivated = cloud.upload(data)
+    cloud.glance.image.deactivate_image(deactivated)
+    refused = cloud.create(deactivated.id, "imgfile", expect=400)
+    assert "is not active" in refused["badRequest"]["message"]
+    # no such image
+    refused = cloud.create(str(uuid.uuid4()), "imgfile", expect=400)
+    assert "Invalid image identifier" in refused["badRequest"]["message"]
+    assert cloud.volume_ids() == before
+
+
+def test_qcow2_data_sent_as_raw_is_refused_with_nothing_left(cloud, tmp_path):
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(pattern(4 * MiB, b"disguised"))
+    qcow2 = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)],
+                   check=True, capture_output=True)
+    image = cloud.upload(qcow2.read_bytes(), disk_format="raw")
+    volume = cloud.wait(cloud.create(image.id, "imgfile")["id"])
+    assert volume["status"] == "error"
+    assert not cloud.storage_exists(volume["id"], "imgfile")
+    assert cloud.messages(volume["id"]), "a failed create from an image tells the user why"
+    cloud.delete(volume["id"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_download_failing_midway_leaves_error_and_no_storage(cloud, backend):
+    """Glance's stored data cut short after the upload: the download breaks off part way."""
+    data = pattern(32 * MiB, b"cut-" + backend.encode())
+    image = cloud.upload(data)
+    stored = os.path.join(test_glance.glance_facts().get("LAMINA_GLANCE_DIR",
+                                                         "/var/lib/lamina-glance"),
+                          "images", image.id)
+    assert os.path.getsize(stored) == len(data)
+    with open(stored, "r+b") as f:
+        f.truncate(len(data) // 2)
+    volume = cloud.wait(cloud.create(image.id, backend)["id"])
+    assert volume["status"] == "error"
+    assert not cloud.storage_exists(volume["id"], backend)
+    assert not cloud.cache_entries(image.id)
+    messages = cloud.messages(volume["id"])
+    assert messages and "create" in messages[0].lower(), messages
+    cloud.delete(volume["id"])
