@@ -8,16 +8,36 @@ checked on it (403)."""
 
 import logging
 
-from api import policy
+from oslo_config import cfg
+
+from api import policy, views
 from api.backends import refuse_if_frozen
-from common import exception, volume_status
+from common import exception, image_service, volume_status
 from common.db import api as db
-from common.db import types_api
+from common.db import models, types_api
 from common.db import volume_actions_api as adb
+from common.db.session import writer
 from scheduler import rpcapi as scheduler_rpcapi
 from volume_worker import rpcapi as volume_rpcapi
 
 LOG = logging.getLogger(__name__)
+
+upload_image_opts = [
+    cfg.BoolOpt("enable_force_upload", default=True,
+                help="Whether os-volume_upload_image with force=True may upload an in-use "
+                     "volume (its data read while the instance may be writing it: crash "
+                     "consistent at best). False ignores force, as Cinder's default does, "
+                     "so only available volumes are uploaded."),
+]
+cfg.CONF.register_opts(upload_image_opts)
+
+# disk formats os-volume_upload_image writes: raw as it is, the others through qemu-img
+# convert (volume_worker/flows/upload_image.py); Cinder's ploop qemu-img cannot write
+UPLOAD_DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
+# Cinder's glance_core_properties: volume_image_metadata keys that describe the image the
+# volume was made from, not the new one; the rest are copied as the new image's properties
+GLANCE_CORE_PROPERTIES = ("checksum", "container_format", "disk_format", "image_name",
+                          "image_id", "min_disk", "min_ram", "name", "size")
 
 ATTACH_STATUSES = ("attached", "detached")
 # Cinder's VolumeMigrationStatus values; "none" clears it.
@@ -178,6 +198,94 @@ class VolumeActions:
         raise exception.InvalidVolume(reason="completing an attached volume's extend is not "
                                              "supported yet")
 
+    # --- upload to an image (os-volume_upload_image) -----------------------------------------
+
+    def upload_image(self, ctx, volume_id, image_name, force=False, disk_format="raw",
+                     container_format="bare", visibility=None, protected=None):
+        """Create the image in Glance with the user's token, move the volume to `uploading`
+        (from available, or in-use with force) with a workers row for its service, cast the
+        copy. Whatever fails after the image exists deletes it and puts the volume back."""
+        volume = db.volume_get(ctx, volume_id)
+        authorize(ctx, "volume_extension:volume_actions:upload_image", volume)
+        if visibility == "public":
+            authorize(ctx, "volume_extension:volume_actions:upload_public", volume)
+        disk_format = disk_format.lower()
+        if disk_format not in UPLOAD_DISK_FORMATS:
+            raise exception.InvalidInput(reason="Invalid disk-format '%s' is specified. "
+                                                "Allowed disk-formats are %s."
+                                         % (disk_format, ", ".join(UPLOAD_DISK_FORMATS)))
+        if force and not cfg.CONF.enable_force_upload:
+            LOG.info("Force upload to image is disabled; force ignored for volume %s",
+                     volume_id)
+            force = False
+        statuses = ("available", "in-use") if force else ("available",)
+        refused = "Volume %s status must be %s, currently %s." % (
+            volume_id, " or ".join(statuses), volume.status)
+        # checked before Glance is asked: a refused request leaves no image behind
+        if volume.status not in statuses or not volume.host or volume.migration_status in \
+                adb.MIGRATION_BUSY:
+            raise exception.InvalidVolume(reason=refused)
+        meta = {"name": image_name, "disk_format": disk_format,
+                "container_format": container_format}
+        if visibility is not None:
+            meta["visibility"] = visibility
+        if protected is not None:
+            meta["protected"] = bool(protected)
+        skip = set(GLANCE_CORE_PROPERTIES) | set(image_service.CORE)
+        meta.update({k: v for k, v in adb.glance_metadata_get(volume_id).items()
+                     if k not in skip and k not in meta})
+        image = image_service.create(ctx, **meta)
+        try:
+            self._begin_upload(volume, statuses, refused)
+        except Exception:
+            self._delete_image(ctx, image["id"])
+            raise
+        try:
+            self.volume_rpcapi.copy_volume_to_image(ctx, volume.host, volume_id, image["id"])
+        except Exception as exc:
+            back = "in-use" if volume.attach_status == "attached" else "available"
+            volume_status.fail_operation(ctx, volume_id, "uploading", back,
+                                         volume_status.EVENT_UPLOAD, "copy volume to image",
+                                         "the volume service could not be reached (%s)" % exc)
+            self._delete_image(ctx, image["id"])
+            raise exception.ServiceBusy(service="volume")
+        LOG.info("Upload of volume %s to image %s (%s) accepted", volume_id, image["id"],
+                 disk_format)
+        volume = db.volume_get(ctx, volume_id)
+        body = {"id": volume.id, "updated_at": views.isotime(volume.updated_at),
+                "status": "uploading", "display_description": volume.description,
+                "size": volume.size,
+                "volume_type": views.volume_type(volume.volume_type, ctx)
+                if volume.volume_type is not None else None,
+                "image_id": image["id"], "container_format": image["container_format"],
+                "disk_format": image["disk_format"], "image_name": image["name"]}
+        if visibility is not None or protected is not None:
+            body.update(protected=image.get("protected"), visibility=image.get("visibility"))
+        return body
+
+    @staticmethod
+    def _begin_upload(volume, statuses, refused):
+        with writer() as s:
+            won = db.conditional_update(models.Volume, volume.id,
+                                        {"status": "uploading", "previous_status": volume.status},
+                                        {"status": list(statuses), "host": volume.host,
+                                         "deleted": False}, session=s)
+            if won:
+                db.worker_release("volume", volume.id, session=s)
+                db.worker_claim("volume", volume.id, "upload_image",
+                                host=volume.host.split("#")[0], session=s)
+        if not won:
+            raise exception.InvalidVolume(reason=refused + " Another request changed it.")
+
+    @staticmethod
+    def _delete_image(ctx, image_id):
+        try:
+            image_service.delete(ctx, image_id)
+        except exception.ImageNotFound:
+            pass
+        except Exception:
+            LOG.exception("Could not delete image %s of a refused upload", image_id)
+
     # --- manage existing ---------------------------------------------------------------------
 
     @staticmethod
@@ -255,6 +363,19 @@ class VolumeActions:
         if types_api.encryption_changed(volume.volume_type_id, vtype.id):
             raise exception.InvalidInput(reason="Retype cannot change encryption "
                                                 "requirements.")
+        # Cinder's rules (every version; 3.50 only says the service has multiattach volumes):
+        # whether the volume is multiattach changes only while it is available (an attached
+        # instance was attached as the volume was), and multiattach does not go with
+        # encryption. The volume takes the type's multiattach when the retype is done.
+        to_multiattach = types_api.multiattach(vtype)
+        if bool(volume.multiattach) != to_multiattach and volume.status != "available":
+            raise exception.InvalidInput(
+                reason="Invalid volume_type passed, retypes affecting multiattach are only "
+                       "allowed on available volumes, the specified volume however currently "
+                       "has a status of: %s." % volume.status)
+        if to_multiattach and vtype.encryption is not None:
+            raise exception.InvalidInput(reason="Retype requested both encryption and "
+                                                "multi-attach, which is not supported.")
         self._begin(ctx, volume, "retyping", "retype", ("available", "in-use"),
                     "Volume status must be available or in-use and must not be migrating or "
                     "have an operation in flight to retype.")

@@ -20,6 +20,9 @@ LOG = logging.getLogger(__name__)
 EVENT_SCHEDULE = "VOLUME_VOLUME_001_002"
 EVENT_CREATE = "VOLUME_VOLUME_001_003"
 EVENT_DELETE = "VOLUME_VOLUME_003_004"
+# Cinder's COPY_VOLUME_TO_IMAGE (003) with FAILED_TO_UPLOAD_VOLUME (004): the same id as
+# EVENT_DELETE above, whose number Cinder's message_field does not have
+EVENT_UPLOAD = "VOLUME_VOLUME_003_004"
 EVENT_EXTEND_NO_ROOM = "VOLUME_VOLUME_006_002"
 EVENT_EXTEND = "VOLUME_VOLUME_006_004"
 # manage / unmanage (volume actions slice of issue 4)

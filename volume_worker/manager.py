@@ -31,6 +31,7 @@ from volume_worker.flows import migrate_volume as migrate_flow
 from volume_worker.flows import revert_to_snapshot as revert_flow
 from volume_worker.flows import unmanage_snapshot as unmanage_snapshot_flow
 from volume_worker.flows import unmanage_volume as unmanage_flow
+from volume_worker.flows import upload_image as upload_flow
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ CONF.register_opts(volume_manager_opts)
 
 
 class VolumeManager:
-    target = messaging.Target(version="1.4")
+    target = messaging.Target(version="1.5")
 
     def __init__(self, host, driver):
         self.host = host  # host@backend
@@ -164,6 +165,9 @@ class VolumeManager:
             self._run(unmanage_flow, ctxt, volume.id)  # finish it: nothing on storage changes
         elif volume.status in migrate_flow.MOVING:
             migrate_flow.end_interrupted(ctxt, volume)
+        elif volume.status == "uploading":
+            # back to available / in-use: the volume's data never changed
+            upload_flow.end_interrupted(ctxt, volume)
         else:
             db.worker_release(worker.resource_type, worker.resource_id)
 
@@ -280,6 +284,9 @@ class VolumeManager:
 
     def unmanage_snapshot(self, ctxt, snapshot_id):
         self._submit(unmanage_snapshot_flow, ctxt, snapshot_id)
+
+    def copy_volume_to_image(self, ctxt, volume_id, image_id):
+        self._submit(upload_flow, ctxt, volume_id, image_id)
 
     # --- attachments: the caller waits for these (RPC call) -----------------------------------
 
@@ -459,6 +466,8 @@ class VolumeManager:
                            lambda args: manage_flow.release_managed_claim),
         unmanage_flow.FLOW: ("unmanaging", "error_unmanaging", volume_status.EVENT_UNMANAGE,
                              lambda args: None),
+        # an upload ends in what the attachments say, not one status (_end_failed)
+        upload_flow.FLOW: ("uploading", None, volume_status.EVENT_UPLOAD, lambda args: None),
     }
     # The same for flows whose resource is a snapshot: (status while queued or running,
     # status after failure, event).
@@ -475,6 +484,11 @@ class VolumeManager:
         """End a refused or failed operation: status, claims, workers row, user message.
         A no-op when it already ended (the conditional update no longer matches)."""
         action = flow.FLOW.replace("_", " ")
+        if flow is upload_flow:
+            won = upload_flow.fail(ctxt, resource_id, reason)
+            if won:
+                upload_flow.delete_image(ctxt, args[0], only_unfinished=True)
+            return won
         if flow.FLOW in self._SNAPSHOT_FAILURE_ENDINGS:
             from_status, to_status, event = self._SNAPSHOT_FAILURE_ENDINGS[flow.FLOW]
             return volume_status.fail_snapshot_operation(ctxt, resource_id, from_status,

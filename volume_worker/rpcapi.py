@@ -8,6 +8,7 @@ Version history:
   1.3  export_attachment, remove_attachment_export (attachments, issue 10)
   1.4  prepare_backup_source, release_backup_source, prepare_restore_target (backups,
        issue 11; docs/backups-design.md)
+  1.5  copy_volume_to_image (os-volume_upload_image, issue 12)
 """
 
 from common import rpc
@@ -16,7 +17,7 @@ TOPIC = "lamina-volume"
 
 
 class VolumeAPI:
-    VERSION = "1.4"
+    VERSION = "1.5"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
@@ -148,3 +149,11 @@ class VolumeAPI:
         volume's storage, for a restore."""
         return self._prepare(host, version="1.4").call(ctxt, "prepare_restore_target",
                                                        volume_id=volume_id)
+
+    # --- images (1.5) --------------------------------------------------------------------------
+
+    def copy_volume_to_image(self, ctxt, host, volume_id, image_id):
+        """The volume (`uploading`, its workers row claimed for host) into the queued image,
+        with the user's token of ctxt (volume_worker/flows/upload_image.py)."""
+        self._prepare(host, version="1.5").cast(ctxt, "copy_volume_to_image",
+                                                volume_id=volume_id, image_id=image_id)

@@ -309,7 +309,8 @@ def test_actions_gated_above_the_maximum_answer_when_allowed(stack, volume, monk
 
 
 def test_actions_still_to_come_answer_400(stack, volume):
-    for name in ("os-migrate_volume_completion", "os-volume_upload_image"):
+    # os-volume_upload_image is built (issue 12): tests/functional/test_upload_image.py
+    for name in ("os-migrate_volume_completion",):
         resp = act(stack, volume["id"], name, {})
         assert resp.status_code == 400 and "not supported yet" in resp.text
 
