@@ -13,6 +13,7 @@ import logging
 
 from api import microversion
 from common import exception, image_service
+from common.db import api as db
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
@@ -23,38 +24,45 @@ def _gib(size_bytes):
 
 
 def _snapshot_of_nova_image(image):
-    """The snapshot id of the boot device of a Nova volume-backed server snapshot, or None."""
+    """The snapshot id of the boot device (source_type snapshot, boot_index 0) of what Nova
+    recorded in the image's block_device_mapping, or None."""
     mappings = image["properties"].get("block_device_mapping")
-    if isinstance(mappings, str):
+    if isinstance(mappings, str):  # Glance v2 keeps properties as strings
         try:
             mappings = json.loads(mappings)
         except ValueError:
             return None
-    for mapping in mappings or ():
-        if not isinstance(mapping, dict) or not mapping.get("snapshot_id"):
-            continue
-        if str(mapping.get("boot_index", 0)) in ("0", "None") or len(mappings) == 1:
+    for mapping in mappings if isinstance(mappings, list) else ():
+        if isinstance(mapping, dict) and mapping.get("source_type") == "snapshot" and \
+                str(mapping.get("boot_index")) == "0" and mapping.get("snapshot_id"):
             return mapping["snapshot_id"]
     return None
 
 
-def checked_image(ctx, image_id, size):
+def checked_image(ctx, image_id, size, for_reimage=False):
     """(image, size, snapshot_id): the image record (image_service.show's dict), the volume
     size in GiB, and, for a 3.46 Nova snapshot image, the snapshot to make the volume from
-    (then the image's data is not used). 400 with Cinder's message when it does not fit."""
+    (then the image's data is not used). 400 with Cinder's message when it does not fit.
+    for_reimage: the image replaces an existing volume's data, so it must hold data."""
     try:
         image = image_service.show(ctx, image_id)
     except (exception.ImageNotFound, exception.ImageNotAuthorized):
         raise exception.InvalidInput(
             reason="Invalid image identifier or unable to access requested image.")
+    snapshot_id = _snapshot_of_nova_image(image)
+    if snapshot_id is not None and microversion.at_least((3, 46)) and not for_reimage:
+        try:
+            db.snapshot_get(ctx, snapshot_id)
+        except exception.SnapshotNotFound:
+            raise exception.InvalidInput(
+                reason="Nova specific image is found, but boot volume snapshot id:%s not "
+                       "found." % snapshot_id)
+        LOG.info("Image %s is Nova's snapshot %s of a server booted from a volume: the "
+                 "volume is made from that snapshot", image_id, snapshot_id)
+        return image, size, snapshot_id
     if image.get("status") != "active":
         raise exception.InvalidInput(reason="Image %s is not active." % image_id)
     if not image.get("size"):
-        snapshot_id = _snapshot_of_nova_image(image)
-        if snapshot_id is not None and microversion.at_least((3, 46)):
-            LOG.info("Image %s is Nova's snapshot %s of a volume-backed server: the volume "
-                     "is made from that snapshot", image_id, snapshot_id)
-            return image, size, snapshot_id
         raise exception.InvalidInput(
             reason="Image %s has no data%s." % (image_id, (
                 ": it is a snapshot of a server booted from a volume; a volume is made from "

@@ -89,6 +89,10 @@ _RULES = [
         [("POST", ACTION + " (os-update_readonly_flag)")]),
     _op("volume:revert_to_snapshot", MEMBER, "Revert a volume to its latest snapshot.",
         [("POST", ACTION + " (revert)")]),
+    _op("volume:reimage", MEMBER, "Replace a volume's data with an image's (3.68).",
+        [("POST", ACTION + " (os-reimage)")]),
+    _op("volume:reimage_reserved", MEMBER, "Reimage a volume reserved by a server rebuild "
+        "(3.68, reimage_reserved).", [("POST", ACTION + " (os-reimage)")]),
     _op("volume:get_volume_metadata", READER, "Show a volume's metadata.",
         [("GET", V + "/metadata"), ("GET", V + "/metadata/{key}")]),
     _op("volume:create_volume_metadata", MEMBER, "Add metadata to a volume.",

@@ -326,6 +326,42 @@ class VolumeRequests:
         self.volume_rpcapi.revert_to_snapshot(ctx, volume.host, volume_id, snapshot_id)
         LOG.info("Volume %s revert to snapshot %s accepted", volume_id, snapshot_id)
 
+    def reimage(self, ctx, volume_id, image_id, reimage_reserved=False):
+        """Replace the volume's data with the image's (3.68): the image checked with the
+        caller's token (it must fit the volume), the volume `downloading` (from `available`
+        or `error`, or `reserved` with reimage_reserved: a rebuild of the server booted from
+        it) with a workers row, in one transaction; the volume service does the rest."""
+        volume = db.volume_get(ctx, volume_id)
+        policy.authorize(ctx, "volume:reimage_reserved" if reimage_reserved
+                         else "volume:reimage", volume)
+        allowed = ("available", "error") + (("reserved",) if reimage_reserved else ())
+        if volume.status not in allowed:
+            raise exception.InvalidVolume(
+                reason="Volume status must be %s to reimage, currently %s."
+                       % (" or ".join(allowed), volume.status))
+        image_source.checked_image(ctx, image_id, volume.size, for_reimage=True)
+        refuse_if_frozen(volume.host)
+        with writer() as s:
+            locked = db.volume_get_locked(s, volume_id)
+            if locked is None or locked.status not in allowed:
+                raise exception.InvalidVolume(
+                    reason="Volume status must be %s to reimage, currently %s."
+                           % (" or ".join(allowed), locked.status if locked else "deleted"))
+            db.conditional_update(models.Volume, volume_id,
+                                  {"status": "downloading", "previous_status": locked.status},
+                                  {"status": locked.status}, session=s)
+            db.worker_release("volume", volume_id, session=s)
+            db.worker_claim("volume", volume_id, "reimage", host=volume.host.split("#")[0],
+                            session=s)
+        try:
+            self.volume_rpcapi.reimage_volume(ctx, volume.host, volume_id, image_id)
+        except Exception as exc:
+            volume_status.fail_operation(ctx, volume_id, "downloading", "error",
+                                         volume_status.EVENT_REIMAGE, "reimage volume",
+                                         "the volume service could not be reached (%s)" % exc)
+            raise exception.ServiceBusy(service="volume")
+        LOG.info("Volume %s reimage with image %s accepted", volume_id, image_id)
+
     def update(self, ctx, volume_id, values, metadata=None):
         db.volume_get(ctx, volume_id)
         return db.volume_update(volume_id, values, metadata=metadata)

@@ -17,6 +17,7 @@ from common.db import attachments_api as attachments
 from common.db.models import utcnow
 from common.workpool import BoundedWorkPool
 from scheduler import rpcapi as scheduler_rpcapi
+from volume_worker import image_cache
 from volume_worker.flows import attach_volume as attach_flow
 from volume_worker.flows import create_snapshot as create_snapshot_flow
 from volume_worker.flows import create_volume as create_flow
@@ -28,6 +29,7 @@ from volume_worker.flows import group_common
 from volume_worker.flows import manage_existing as manage_flow
 from volume_worker.flows import manage_existing_snapshot as manage_snapshot_flow
 from volume_worker.flows import migrate_volume as migrate_flow
+from volume_worker.flows import reimage_volume as reimage_flow
 from volume_worker.flows import revert_to_snapshot as revert_flow
 from volume_worker.flows import unmanage_snapshot as unmanage_snapshot_flow
 from volume_worker.flows import unmanage_volume as unmanage_flow
@@ -54,7 +56,7 @@ CONF.register_opts(volume_manager_opts)
 
 
 class VolumeManager:
-    target = messaging.Target(version="1.5")
+    target = messaging.Target(version="1.6")
 
     def __init__(self, host, driver):
         self.host = host  # host@backend
@@ -73,6 +75,7 @@ class VolumeManager:
         self.report_pools()
         db.pools_recount(self.host)
         self.cleanup_interrupted()
+        image_cache.ImageVolumeCache(self.driver, self.host).clean_up_interrupted()
         self.restore_exports()
 
     def shutdown(self):
@@ -159,6 +162,9 @@ class VolumeManager:
                 "restart or lost request); the volume's data may be part-way",
                 release=revert_flow.snapshot_back_to_available(restoring[0])
                 if restoring else None)
+        elif volume.status == reimage_flow.REIMAGING:
+            reimage_flow.fail(ctxt, volume.id, "the reimage was interrupted (volume service "
+                              "restart or lost request); the volume's data may be part-way")
         elif volume.status == "managing":
             manage_flow.end_interrupted(ctxt, volume)
         elif volume.status == "unmanaging":
@@ -269,6 +275,9 @@ class VolumeManager:
 
     def delete_snapshot(self, ctxt, snapshot_id):
         self._submit(delete_snapshot_flow, ctxt, snapshot_id)
+
+    def reimage_volume(self, ctxt, volume_id, image_id):
+        self._submit(reimage_flow, ctxt, volume_id, image_id)
 
     def revert_to_snapshot(self, ctxt, volume_id, snapshot_id):
         self._submit(revert_flow, ctxt, volume_id, snapshot_id)
@@ -460,6 +469,9 @@ class VolumeManager:
                              lambda args: None),
         extend_flow.FLOW: ("extending", "error_extending", volume_status.EVENT_EXTEND,
                              lambda args: volume_status.release_extra_claim(args[0])),
+        # a reimage's failure also tells a rebuild waiting on it (_end_failed)
+        reimage_flow.FLOW: (reimage_flow.REIMAGING, "error", volume_status.EVENT_REIMAGE,
+                            lambda args: None),
         revert_flow.FLOW: ("reverting", "error", volume_status.EVENT_REVERT,
                            lambda args: revert_flow.snapshot_back_to_available(args[0])),
         manage_flow.FLOW: ("managing", "error_managing", volume_status.EVENT_MANAGE,
@@ -489,6 +501,8 @@ class VolumeManager:
             if won:
                 upload_flow.delete_image(ctxt, args[0], only_unfinished=True)
             return won
+        if flow is reimage_flow:
+            return reimage_flow.fail(ctxt, resource_id, reason)
         if flow.FLOW in self._SNAPSHOT_FAILURE_ENDINGS:
             from_status, to_status, event = self._SNAPSHOT_FAILURE_ENDINGS[flow.FLOW]
             return volume_status.fail_snapshot_operation(ctxt, resource_id, from_status,

@@ -9,6 +9,7 @@ Version history:
   1.4  prepare_backup_source, release_backup_source, prepare_restore_target (backups,
        issue 11; docs/backups-design.md)
   1.5  copy_volume_to_image (os-volume_upload_image, issue 12)
+  1.6  reimage_volume (os-reimage, 3.68, issue 12)
 """
 
 from common import rpc
@@ -17,7 +18,7 @@ TOPIC = "lamina-volume"
 
 
 class VolumeAPI:
-    VERSION = "1.5"
+    VERSION = "1.6"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
@@ -61,6 +62,10 @@ class VolumeAPI:
     def create_group_from_src(self, ctxt, host, group_id):
         self._prepare(host, version="1.2").cast(ctxt, "create_group_from_src",
                                                 group_id=group_id)
+
+    def reimage_volume(self, ctxt, host, volume_id, image_id):
+        self._prepare(host, version="1.6").cast(ctxt, "reimage_volume", volume_id=volume_id,
+                                                image_id=image_id)
 
     def revert_to_snapshot(self, ctxt, host, volume_id, snapshot_id):
         self._prepare(host, version="1.2").cast(ctxt, "revert_to_snapshot", volume_id=volume_id,

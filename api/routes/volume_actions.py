@@ -10,7 +10,7 @@ from common import exception
 bp = flask.Blueprint("volume_actions", __name__)
 
 # Actions of the reference that later issues build; until then a clear 400.
-NOT_YET = {"os-migrate_volume_completion", "os-reimage"}
+NOT_YET = {"os-migrate_volume_completion"}
 
 # Cinder's parameter_types.boolean: what "true"/"false" may look like in a body.
 BOOLEAN = {"enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
@@ -223,6 +223,24 @@ def _unmanage(volume_id, args):
     return accepted()
 
 
+REIMAGE = {
+    "type": "object",
+    "properties": {"image_id": schemas.uuid, "reimage_reserved": BOOLEAN},
+    "required": ["image_id"],
+    "additionalProperties": False,
+}
+
+
+def _reimage(volume_id, args):
+    # 3.68: the volume's data replaced by an image's (api/volume_requests.py)
+    if not microversion.at_least((3, 68)):
+        raise exception.InvalidInput(reason="There is no such action: os-reimage")
+    schemas.validate(args, REIMAGE)
+    _requests().reimage(ctx(), volume_id, args["image_id"],
+                        _bool(args.get("reimage_reserved", False)))
+    return accepted()
+
+
 def _revert(volume_id, args):
     # Revert to the latest snapshot (the lead's part of issue 4; api/volume_requests.py).
     microversion.require((3, 40))
@@ -263,6 +281,7 @@ def _volume_upload_image(volume_id, args):
 
 ACTIONS = {
     "revert": _revert,
+    "os-reimage": _reimage,
     "os-volume_upload_image": _volume_upload_image,
     "os-extend": _extend,
     "os-reset_status": _reset_status,

@@ -233,14 +233,17 @@ class Cluster:
         self.wait_services("lamina-scheduler", self.n_schedulers)
 
     def start_volume(self, name, options=None):
-        options = options or {}
+        """options: of the host's one back end; under "conf_sections", whole sections of
+        this host's config file only (e.g. [debug] fail_points)."""
+        options = dict(options or {})
+        own_sections = options.pop("conf_sections", {})
         backend = {"volume_driver": "file", "volume_backend_name": options.pop(
             "volume_backend_name", "file"),
             "file_volume_dir": os.path.join(self.workdir, name, "volumes")}
         backend.update({k: ",".join(v) if isinstance(v, list) else str(v)
                         for k, v in options.items()})
         conf = self._write_conf(name, {"host": self.host(name), "enabled_backends": "file"},
-                                {"file": backend})
+                                {"file": backend, **own_sections})
         self.procs[name] = self._proc(name, "lamina-volume", conf).start()
         self.volume_hosts[name] = dict(options, volume_backend_name=backend[
             "volume_backend_name"])
