@@ -34,11 +34,12 @@ services: venv
 	bash deploy/keystone/keystone-aio.sh start
 	bash deploy/nova/nova-aio.sh install
 	bash deploy/glance/glance-aio.sh install
+	bash deploy/heat/heat-aio.sh install
 	bash deploy/tgt/tgt-aio.sh start
 	bash deploy/lvm/lvm-tools.sh install
 
 test: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_GLANCE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_GLANCE=1 LAMINA_REQUIRE_HEAT=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)
