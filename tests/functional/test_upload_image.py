@@ -146,8 +146,8 @@ def _left_uploading(volume_id, attached):
                             operation="upload_image", host="stack@file"))
 
 
-def _upload_messages(stack, volume_id):
-    messages = stack.request("GET", "/messages?resource_uuid=" + volume_id,
+def _upload_messages(stack, volume_id, token=None):
+    messages = stack.request("GET", "/messages?resource_uuid=" + volume_id, token=token,
                              version="3.3").json()["messages"]
     return [m for m in messages if m["event_id"] == "VOLUME_VOLUME_003_004"]
 
@@ -161,7 +161,8 @@ def test_interrupted_upload_ends_at_start(stack, volume, attached):
     _manager(stack).cleanup_interrupted()
     assert row(vid).status == ("in-use" if attached else "available")
     assert db.worker_get_all() == []
-    (message,) = _upload_messages(stack, vid)
+    # in the volume's project: its owner (a member, who sees only the project's) reads it
+    (message,) = _upload_messages(stack, vid, token=MEMBER)
     assert "interrupted" in message["user_message"]
     assert len(stack.volume_files()) == 1
 

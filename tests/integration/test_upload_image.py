@@ -271,3 +271,30 @@ def test_failure_mid_way_ends_available_with_a_message_and_no_image(cloud, alice
     again = upload(alice, made, volume_id, image_name="lamina-up-again")
     wait_image(alice, again["image_id"])
     alice.wait_volume(volume_id, ("available",))
+
+
+def test_volume_service_killed_mid_upload_ends_available_at_restart(cloud, alice, made):
+    """kill -9 of the volume service while the data is on its way to Glance: at its restart
+    the start-up cleanup (its workers row) puts the volume back to available with a message;
+    Glance, whose upload was cut, holds no data for the image (the test deletes it)."""
+    volume_id, path = new_volume(alice, made, cloud, "kill-" + uuid.uuid4().hex[:6])
+    cluster = cloud.deployment.cluster
+    node = os.path.relpath(path, cluster.workdir).split(os.sep)[0]
+    assert node in cluster.volume_hosts, node
+    body = upload(alice, made, volume_id, image_name="lamina-up-killed")
+    # the data is arriving at Glance: the copy is in flight in the volume service
+    deadline = time.monotonic() + DEADLINE
+    while (alice.image(body["image_id"]) or {}).get("status") != "saving":
+        assert time.monotonic() < deadline, alice.image(body["image_id"])
+        time.sleep(0.1)
+    cluster.procs[node].kill9()
+    assert alice.volume(volume_id)["status"] == "uploading"
+    cluster.restart_volume(node)
+    alice.wait_volume(volume_id, ("available",))
+    messages = alice.request("GET", "/messages?resource_uuid=" + volume_id,
+                             version="3.3").json()["messages"]
+    assert [m["event_id"] for m in messages] == ["VOLUME_VOLUME_003_004"], messages
+    assert "interrupted" in messages[0]["user_message"]
+    image = alice.image(body["image_id"])
+    assert image is None or image["status"] != "active", image
+    cluster.wait_services("lamina-volume", len(cluster.volume_hosts))

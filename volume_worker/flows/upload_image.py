@@ -27,6 +27,7 @@ from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import connector, exception, fault, image_convert, image_service, volume_status
+from common import context as lamina_context
 from common.db import api as db
 from common.db import models
 from common.db.session import writer
@@ -79,8 +80,13 @@ def end_interrupted(ctxt, volume):
     half sent (Glance removes a cut upload's data and leaves it queued): the volume goes back
     to its attachment's status with a message. The image cannot be named from the volume's
     row (Cinder keeps nothing either), so a queued image may stay for the user to delete."""
-    return fail(ctxt, volume.id, "the upload was interrupted (volume service restart or lost "
-                                 "request); upload the volume again")
+    # the cleanup's context is an internal admin one without a project: the message is
+    # written in the volume's project, where its owner lists it
+    owner = lamina_context.RequestContext(user_id=volume.user_id, project_id=volume.project_id,
+                                          is_admin=True, roles=["admin"],
+                                          request_id=ctxt.request_id, overwrite=False)
+    return fail(owner, volume.id, "the upload was interrupted (volume service restart or lost "
+                                  "request); upload the volume again")
 
 
 class CheckUploading(task.Task):
