@@ -178,8 +178,10 @@ def volume_type(vtype, ctx, rendering="show"):
 USER_VISIBLE_EXTRA_SPECS = ("multiattach", "RESKEY:availability_zones", "replication_enabled")
 
 
-def service(row, state):
-    """One os-services entry, under Cinder's binary name (common/service.py maps them)."""
+def service(row, state, backend_states=None):
+    """One os-services entry, under Cinder's binary name (common/service.py maps them);
+    `backend_states` ({host@backend: state}, from 3.49) adds a volume service's
+    `backend_state`."""
     from common import service as common_service
 
     binary = common_service.cinder_binary(row.binary)
@@ -197,6 +199,8 @@ def service(row, state):
         # `frozen` is set by PUT os-services/freeze and cleared by thaw.
         body.update(replication_status="disabled", active_backend_id=None,
                     frozen=bool(row.frozen))
+        if backend_states is not None:
+            body["backend_state"] = backend_states.get(row.host, "down")
     if microversion.at_least((3, 7)):
         body["cluster"] = None  # no clustered services (/clusters is empty)
     return body
@@ -474,6 +478,8 @@ def group_detail(group):
         body["source_group_id"] = group.source_group_id
     if microversion.at_least((3, 38)):
         body["replication_status"] = "disabled"  # no Lamina driver replicates groups
+    if microversion.at_least((3, 58)):
+        body["project_id"] = group.project_id
     return body
 
 
@@ -486,6 +492,9 @@ def group_snapshot_created(gs):
 
 
 def group_snapshot_detail(gs):
-    return {"id": gs.id, "name": gs.name, "description": gs.description,
+    body = {"id": gs.id, "name": gs.name, "description": gs.description,
             "status": gs.status, "created_at": isotime(gs.created_at),
             "group_id": gs.group_id, "group_type_id": gs.group_type_id}
+    if microversion.at_least((3, 58)):
+        body["project_id"] = gs.project_id
+    return body

@@ -358,11 +358,6 @@ class VolumeActions:
         if vtype.id == volume.volume_type_id:
             raise exception.InvalidInput(reason="New volume type must be different from the "
                                                 "original (%s)." % vtype.name)
-        # Lamina encrypts no data (encryption types are metadata only): a retype that would
-        # change the volume's encryption would only relabel plain bytes
-        if types_api.encryption_changed(volume.volume_type_id, vtype.id):
-            raise exception.InvalidInput(reason="Retype cannot change encryption "
-                                                "requirements.")
         # Cinder's rules (every version; 3.50 only says the service has multiattach volumes):
         # whether the volume is multiattach changes only while it is available (an attached
         # instance was attached as the volume was), and multiattach does not go with
@@ -376,6 +371,11 @@ class VolumeActions:
         if to_multiattach and vtype.encryption is not None:
             raise exception.InvalidInput(reason="Retype requested both encryption and "
                                                 "multi-attach, which is not supported.")
+        # Lamina encrypts no data (encryption types are metadata only): a retype that would
+        # change the volume's encryption would only relabel plain bytes
+        if types_api.encryption_changed(volume.volume_type_id, vtype.id):
+            raise exception.InvalidInput(reason="Retype cannot change encryption "
+                                                "requirements.")
         self._begin(ctx, volume, "retyping", "retype", ("available", "in-use"),
                     "Volume status must be available or in-use and must not be migrating or "
                     "have an operation in flight to retype.")

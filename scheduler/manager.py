@@ -15,7 +15,7 @@ from oslo_config import cfg
 from common import context as lamina_context
 from common import exception, volume_status
 from common.db import api as db
-from common.db import models
+from common.db import models, types_api
 from common.db import volume_actions_api as adb
 from common.db.models import utcnow
 from common.db.session import writer
@@ -199,6 +199,7 @@ class SchedulerManager:
             with writer() as s:
                 done = adb.volume_end_move(volume_id, "retyping",
                                            {"volume_type_id": vtype.id,
+                                            "multiattach": types_api.multiattach(vtype),
                                             "migration_status": None}, session=s)
             LOG.info("Volume %s retyped to %s in place (%s)", volume_id, vtype.name, done)
             return

@@ -56,6 +56,9 @@ ADDED_KEYS = [
     # 3.43 metadata, 3.18 os-backup-project-attr:project_id and 3.56 user_id (its TODOs).
     ((3, 0), "backups", "backups", "backups_links", {"type": "array"}),
     ((3, 45), "backups", "backups", "count", {"type": "integer"}),
+    # 3.58: the owning project in group and group snapshot show and detail bodies
+    ((3, 58), "groups", "group_type", "project_id", {"type": "string"}),
+    ((3, 58), "group_snapshots", "group_type_id", "project_id", {"type": "string"}),
 ]
 
 ID = r"[^/]+"

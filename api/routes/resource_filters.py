@@ -29,7 +29,7 @@ FILTERS = {
                  ("metadata", (3, 22)), ("consumes_quota", (3, 65))],
     "message": [("resource_uuid", (3, 3))],
     "pool": [("name", (3, 28)), ("volume_type", (3, 35))],
-    "volume_type": [("is_public", (3, 0))],
+    "volume_type": [("is_public", (3, 0)), ("extra_specs", (3, 52))],
 }
 LIKE_FILTERS = {"volume": VOLUME_LIKE_FILTERS}
 

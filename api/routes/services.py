@@ -1,5 +1,6 @@
 """/os-services, /scheduler-stats/get_pools and /messages."""
 
+import json
 import logging
 
 import flask
@@ -27,7 +28,27 @@ def services_index(project_id):
     binary = args.get("binary")
     rows = db.service_get_all(host=args.get("host"),
                               binary=service.lamina_binary(binary) if binary else None)
-    return reply({"services": [views.service(r, service_state(r)) for r in rows]})
+    states = backend_states() if microversion.at_least((3, 49)) else None
+    return reply({"services": [views.service(r, service_state(r), states) for r in rows]})
+
+
+def backend_states():
+    """3.49: {host@backend: "up" or "down"}, the state of each back end's storage as its
+    volume service last reported it in its pools' capabilities (`backend_state`; "up" when
+    the driver does not say). "up" when a fresh report of one of its pools says up, the pools
+    the scheduler can place on; otherwise "down", also for a back end with no fresh report
+    (its service down or not started): Cinder sends null there, from its scheduler's memory,
+    but Tempest's schema wants a string and "down" is what a client can act on."""
+    states = {}
+    for pool in db.pool_get_all():
+        try:
+            reported = json.loads(pool.capabilities or "{}").get("backend_state", "up")
+        except ValueError:
+            reported = "up"
+        up = service.is_up(pool.reported_at) and reported == "up"
+        if up or pool.host not in states:
+            states[pool.host] = "up" if up else "down"
+    return states
 
 
 def _find_service(host, binary):

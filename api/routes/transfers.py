@@ -7,7 +7,8 @@ with `no_snapshots` (3.55, volume-transfers only), and their quota usage move to
 withdraws the offer (the volume is `available` again). Only the offering project (and
 admins) list and show a transfer; the receiver knows it only by the id it was given, as in
 Cinder. The bodies grow with 3.55 (no_snapshots) and 3.57 (source and destination project,
-accepted); 3.59 adds marker and sort to the lists (limit and offset at every version)."""
+accepted); 3.59 adds marker and sort to the lists (limit and offset at every version); a
+volume of an encrypted type is transferred only from 3.70."""
 
 import hashlib
 import hmac
@@ -65,6 +66,11 @@ def create(root, project_id):
     args = body["transfer"]
     volume = db.volume_get(ctx(), args["volume_id"])  # 404 outside the caller's scope
     policy.authorize(ctx(), "volume:create_transfer", volume)
+    if views.volume_encrypted(volume) and not microversion.at_least((3, 70)):
+        # Cinder transfers an encrypted volume (and its key) only from 3.70. Lamina's
+        # encryption is the type's metadata alone (no key to hand over), so the version is
+        # the whole rule.
+        raise exception.InvalidVolume(reason="transferring encrypted volume is not supported")
     name = args.get("name")
     if name is not None:
         name = name.strip()

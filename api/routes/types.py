@@ -2,9 +2,9 @@
 
 import flask
 
-from api import policy, schemas, views
+from api import microversion, policy, schemas, views
 from api.routes import type_access
-from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, reply
+from api.routes.helpers import accepted, as_bool, ctx, json_body, paging, parse_dict_arg, reply
 from api.volume_requests import VolumeRequests
 from common import exception
 from common.db import api as db
@@ -33,14 +33,30 @@ def index(project_id):
         public_only = None if is_public else True
     else:
         public_only = as_bool(is_public, "is_public")
+    extra_specs = _extra_specs_filter()
+    if extra_specs is not None and not ctx().is_admin \
+            and any(k not in views.USER_VISIBLE_EXTRA_SPECS for k in extra_specs):
+        # As Cinder: a member, who sees only the user-visible specs (api/views.py), may not
+        # find types by another spec either;
+        # dropping the pair would list types that do not match, so nothing matches.
+        return reply({"volume_types": []})
     if ctx().is_admin:
         types = db.volume_type_get_all(is_public=public_only, marker=marker, limit=limit,
-                                       sort_keys=keys, sort_dirs=dirs)
+                                       sort_keys=keys, sort_dirs=dirs, extra_specs=extra_specs)
     else:  # public types and the private ones the project was given
         types = quota_api.volume_type_get_all_visible(ctx().project_id, marker=marker,
                                                       limit=limit, sort_keys=keys,
-                                                      sort_dirs=dirs)
+                                                      sort_dirs=dirs, extra_specs=extra_specs)
     return reply({"volume_types": [views.volume_type(t, ctx()) for t in types]})
+
+
+def _extra_specs_filter():
+    """3.52: `extra_specs={"k": "v", ...}` (JSON or a Python literal) keeps the types having
+    every pair; below 3.52 it is ignored, as Cinder ignores it there."""
+    raw = flask.request.args.get("extra_specs")
+    if raw is None or not microversion.at_least((3, 52)):
+        return None
+    return parse_dict_arg(raw, "extra_specs")
 
 
 @bp.get("/types/<type_id>")

@@ -554,12 +554,40 @@ def volume_type_get_by_name_or_id(ident):
         return volume_type_get_by_name(ident)
 
 
+AZ_SPEC = "RESKEY:availability_zones"
+
+
+def _escape_like(text):
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def volume_types_with_specs(stmt, extra_specs):
+    """Keep the types having every key=value pair of `extra_specs` (3.52's type list filter).
+    RESKEY:availability_zones holds a comma-separated list of zones: a zone matches a type
+    whose list names it, as Cinder's filter does."""
+    spec = models.VolumeTypeExtraSpec
+    for key, value in (extra_specs or {}).items():
+        value = str(value)
+        if key == AZ_SPEC:
+            item = _escape_like(value)
+            matches = or_(spec.value == value,
+                          spec.value.like(item + ",%", escape="\\"),
+                          spec.value.like("%," + item, escape="\\"),
+                          spec.value.like("%," + item + ",%", escape="\\"))
+        else:
+            matches = spec.value == value
+        stmt = stmt.where(select(spec.id).where(
+            spec.volume_type_id == models.VolumeType.id, spec.key == key, matches).exists())
+    return stmt
+
+
 def volume_type_get_all(is_public=None, marker=None, limit=None, sort_keys=("created_at",),
-                        sort_dirs=("asc",)):
+                        sort_dirs=("asc",), extra_specs=None):
     with reader() as s:
         stmt = select(models.VolumeType).where(models.VolumeType.deleted == false())
         if is_public is not None:
             stmt = stmt.where(models.VolumeType.is_public == (true() if is_public else false()))
+        stmt = volume_types_with_specs(stmt, extra_specs)
         marker_row = None
         if marker is not None:
             marker_row = s.scalars(select(models.VolumeType).where(

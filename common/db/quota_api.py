@@ -350,7 +350,7 @@ def type_accessible(type_id, project_id):
 
 
 def volume_type_get_all_visible(project_id, marker=None, limit=None, sort_keys=("created_at",),
-                                sort_dirs=("asc",)):
+                                sort_dirs=("asc",), extra_specs=None):
     """The types a project sees: public ones and private ones it was given access to."""
     from common import exception
     from common.db import api as db
@@ -361,6 +361,7 @@ def volume_type_get_all_visible(project_id, marker=None, limit=None, sort_keys=(
     with reader() as s:
         stmt = select(vt).where(vt.deleted == false(),
                                 (vt.is_public == true()) | vt.id.in_(granted))
+        stmt = db.volume_types_with_specs(stmt, extra_specs)
         marker_row = None
         if marker is not None:
             marker_row = s.scalars(select(vt).where(vt.id == marker)).first()

@@ -10,7 +10,7 @@ a unique constraint, so the loser gets Cinder's error rather than a half-done ch
 from sqlalchemy import delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from common import exception
+from common import exception, extra_specs
 from common.db import api as db
 from common.db import models
 from common.db.models import utcnow
@@ -249,6 +249,12 @@ def encryption_changed(old_type_id, new_type_id):
 
     with reader() as s:
         return specs(s, old_type_id) != specs(s, new_type_id)
+
+
+def multiattach(vtype):
+    """Whether volumes of the type (a loaded VolumeType) are multiattach: its `multiattach`
+    extra spec, as the create reads it (api/volume_requests.py)."""
+    return extra_specs.is_true({e.key: e.value for e in vtype.extra_specs}.get("multiattach"))
 
 
 def encryption_create(type_id, values):

@@ -1,13 +1,21 @@
-"""Microversions 3.8..3.42 at their boundaries, through the HTTP API of the in-process stack:
+"""Microversions 3.8..3.70 at their boundaries, through the HTTP API of the in-process stack:
 the version before answers the old way, the version itself the new way (docs/api.md has the
 table of what each version means here)."""
 
 import hashlib
 import json
+import os
+import time
+import urllib.parse
 
 import pytest
+from tempest.lib.api_schema.response.volume import volume_types as type_schema
+from tempest.lib.api_schema.response.volume.v3_7 import services as services_schema
+from tempest.lib.common import rest_client
 
 from api import microversion
+from common.db import api as db
+from tests.functional import test_groups, test_transfers
 
 MEMBER = "bob:p1"
 
@@ -311,3 +319,197 @@ def test_3_42_extend_in_use(stack):
     assert new.status_code == 202, new.text
     done = stack.wait_volume(vid, ("in-use", "error_extending"))
     assert (done["status"], done["size"]) == ("in-use", 2)
+
+
+# --- 3.46..3.71: built, and gated, above the advertised maximum until it is raised -----------
+# Each test raises microversion.MAX_VERSION to 3.71 for itself (harmless once the maximum is
+# there) and validates the bodies with the Tempest schema its client uses.
+
+def above_the_maximum(monkeypatch):
+    monkeypatch.setattr(microversion, "MAX_VERSION", (3, 71))
+
+
+def valid(resp, schema, status=200):
+    class _Resp(dict):
+        def __init__(self, status):
+            super().__init__()
+            self.status = status
+
+    assert resp.status_code == status, resp.text
+    body = resp.json() if resp.text else resp.text
+    rest_client.RestClient.validate_response(schema, _Resp(resp.status_code), body)
+    return body
+
+
+def wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+# --- 3.49 backend_state in os-services -----------------------------------------------------------
+
+def test_3_49_backend_state(stack, monkeypatch):
+    above_the_maximum(monkeypatch)
+
+    def listed(version):
+        resp = stack.request("GET", "/os-services", version=version)
+        return valid(resp, services_schema.list_services)["services"]
+
+    def volume_state():
+        return [s.get("backend_state") for s in listed("3.49") if s["binary"] == "cinder-volume"]
+
+    assert all("backend_state" not in s for s in listed("3.48"))
+    assert volume_state() == ["up"]
+    # only volume services have a back end
+    assert all("backend_state" not in s for s in listed("3.49") if s["binary"] != "cinder-volume")
+    # the file back end loses its pool directory: its report says down, and so does the list
+    pool_dir = os.path.join(stack.workdir, "file", "pool0")
+    assert os.path.isdir(pool_dir)
+    os.rename(pool_dir, pool_dir + ".away")
+    try:
+        wait_for(lambda: volume_state() == ["down"])
+    finally:
+        os.rename(pool_dir + ".away", pool_dir)
+    wait_for(lambda: volume_state() == ["up"])
+
+
+# --- 3.50 multiattach: retype into and out of a multiattach type -------------------------------
+
+def test_3_50_retype_changes_multiattach_only_when_available(stack, monkeypatch):
+    above_the_maximum(monkeypatch)
+    for name, specs in (("single", {}), ("multi", {"multiattach": "<is> True"})):
+        resp = stack.request("POST", "/types", {"volume_type": {"name": name,
+                                                                "extra_specs": specs}})
+        assert resp.status_code == 200, resp.text
+    vid = volume_available(stack, volume_type="single")["id"]
+
+    def retype(to, version):
+        return action(stack, vid, "os-retype", {"new_type": to, "migration_policy": "never"},
+                      version=version)
+
+    for to, multiattach, version in (("multi", True, "3.50"), ("single", False, "3.49")):
+        assert retype(to, version).status_code == 202
+        shown = stack.wait_volume(vid, ("available",))
+        assert (shown["volume_type"], shown["multiattach"]) == (to, multiattach)
+    # an in-use volume keeps what it was attached as: refused, nothing changes
+    assert action(stack, vid, "os-reset_status", {"status": "in-use"}).status_code == 202
+    refused = retype("multi", "3.50")
+    assert refused.status_code == 400 and "only allowed on available" in refused.text
+    shown = stack.request("GET", "/volumes/" + vid, version="3.50").json()["volume"]
+    assert (shown["status"], shown["volume_type"], shown["multiattach"]) == (
+        "in-use", "single", False)
+    # multiattach and encryption do not go together
+    assert action(stack, vid, "os-reset_status", {"status": "available"}).status_code == 202
+    crypt = stack.request("POST", "/types", {"volume_type": {
+        "name": "multi-luks", "extra_specs": {"multiattach": "<is> True"}}}).json()
+    resp = stack.request("POST", "/types/%s/encryption" % crypt["volume_type"]["id"], {
+        "encryption": {"provider": "luks", "control_location": "front-end"}})
+    assert resp.status_code == 200, resp.text
+    refused = retype("multi-luks", "3.50")
+    assert refused.status_code == 400 and "encryption and multi-attach" in refused.text
+
+
+# --- 3.52 volume type list filter extra_specs ----------------------------------------------------
+
+def test_3_52_type_list_extra_specs_filter(stack, monkeypatch):
+    above_the_maximum(monkeypatch)
+    for name, specs in (("a", {"key1": "value1", "RESKEY:availability_zones": "az1,az2"}),
+                        ("b", {"key2": "value2", "RESKEY:availability_zones": "az1,az3"}),
+                        ("c", {"key3": "value3"})):
+        resp = stack.request("POST", "/types", {"volume_type": {"name": name,
+                                                                "extra_specs": specs}})
+        assert resp.status_code == 200, resp.text
+
+    def names(specs, version="3.52", token=None):
+        query = urllib.parse.quote(json.dumps(specs))
+        resp = stack.request("GET", "/types?extra_specs=" + query, version=version, token=token)
+        return {t["name"] for t in valid(resp, type_schema.list_volume_types)["volume_types"]}
+
+    everyone = names({}, "3.51")
+    assert {"a", "b", "c"} <= everyone
+    assert names({"key1": "value1"}, "3.51") == everyone  # ignored below 3.52
+    assert names({"key1": "value1"}) == {"a"}
+    assert names({"key1": "other"}) == set()
+    # a zone matches the types whose zone list names it
+    assert names({"RESKEY:availability_zones": "az1"}) == {"a", "b"}
+    assert names({"RESKEY:availability_zones": "az3"}) == {"b"}
+    assert names({"RESKEY:availability_zones": "az"}) == set()
+    assert names({"key1": "value1", "RESKEY:availability_zones": "az1"}) == {"a"}
+    # members find by the specs they see, and by no other (not even a matching one)
+    assert names({"RESKEY:availability_zones": "az2"}, token=MEMBER) == {"a"}
+    assert names({"key1": "value1"}, token=MEMBER) == set()
+    bad = stack.request("GET", "/types?extra_specs=notadict", version="3.52")
+    assert bad.status_code == 400 and "extra_specs" in bad.text
+    # /resource_filters shows the filter from 3.52
+    filters = {v: stack.request("GET", "/resource_filters?resource=volume_type",
+                                version=v).json()["resource_filters"][0]["filters"]
+               for v in ("3.51", "3.52")}
+    assert filters == {"3.51": ["is_public"], "3.52": ["is_public", "extra_specs"]}
+
+
+# --- 3.53 request bodies validated by schema: at every version here -------------------------
+
+@pytest.mark.parametrize("version", ["3.0", "3.52", "3.53"])
+def test_3_53_body_validation_at_every_version(stack, monkeypatch, version):
+    above_the_maximum(monkeypatch)
+    unknown = stack.request("POST", "/volumes", {"volume": {"size": 1, "user_id": "u"}},
+                            version=version)
+    assert unknown.status_code == 400 and "user_id" in unknown.text
+    vid = volume_available(stack, name="kept")["id"]
+    empty = stack.request("PUT", "/volumes/" + vid, {"volume": {}}, version=version)
+    assert empty.status_code == 400
+    assert stack.request("GET", "/volumes/" + vid).json()["volume"]["name"] == "kept"
+
+
+# --- 3.58 project_id in group and group snapshot bodies ------------------------------------------
+
+def test_3_58_group_project_id(stack, monkeypatch):
+    above_the_maximum(monkeypatch)
+    group = test_groups.new_group(stack)
+    assert group["status"] == "available"
+    assert test_groups.volume_in(stack, group["id"])["status"] == "available"
+    resp = stack.request("POST", "/group_snapshots", {"group_snapshot": {
+        "group_id": group["id"], "name": "gs"}}, version="3.20")
+    assert resp.status_code == 202, resp.text
+    gs = test_groups.wait_group_snapshot(stack, resp.json()["group_snapshot"]["id"],
+                                         ("available",))
+
+    def bodies(version):
+        return [stack.request("GET", "/groups/" + group["id"], version=version).json()["group"],
+                stack.request("GET", "/groups/detail", version=version).json()["groups"][0],
+                stack.request("GET", "/group_snapshots/" + gs["id"],
+                              version=version).json()["group_snapshot"],
+                stack.request("GET", "/group_snapshots/detail",
+                              version=version).json()["group_snapshots"][0]]
+
+    assert all("project_id" not in body for body in bodies("3.57"))
+    assert [body["project_id"] for body in bodies("3.58")] == ["p1"] * 4
+    # not in the summary lists
+    summary = stack.request("GET", "/groups", version="3.58").json()["groups"][0]
+    assert set(summary) == {"id", "name"}
+
+
+# --- 3.70 transfer of an encrypted volume ----------------------------------------------------
+
+def test_3_70_transfer_of_an_encrypted_volume(stack, monkeypatch):
+    above_the_maximum(monkeypatch)
+    vtype = stack.request("POST", "/types", {"volume_type": {"name": "luks"}}).json()
+    resp = stack.request("POST", "/types/%s/encryption" % vtype["volume_type"]["id"], {
+        "encryption": {"provider": "luks", "control_location": "front-end"}})
+    assert resp.status_code == 200, resp.text
+    vid = volume_available(stack, volume_type="luks")["id"]
+    assert stack.request("GET", "/volumes/" + vid).json()["volume"]["encrypted"] is True
+    for root, version in (("/os-volume-transfer", "3.0"), ("/volume-transfers", "3.69")):
+        refused = stack.request("POST", root, {"transfer": {"volume_id": vid}}, version=version)
+        assert refused.status_code == 400 and "encrypted" in refused.text
+        assert stack.wait_volume(vid, ("available",))["status"] == "available"
+    transfer = test_transfers.offer(stack, vid, version="3.70", token="admin:p1")
+    accepted = test_transfers.accept(stack, transfer, version="3.70")
+    assert accepted.status_code == 202, accepted.text
+    assert db.volume_get_internal(vid).project_id == "p2"
+    # a volume of a plain type is transferred at every version, as before
+    plain = volume_available(stack)["id"]
+    old = stack.request("POST", "/os-volume-transfer", {"transfer": {"volume_id": plain}})
+    assert old.status_code == 202, old.text

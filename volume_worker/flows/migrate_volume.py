@@ -33,7 +33,7 @@ from taskflow.patterns import linear_flow
 
 from common import connector, exception, fault, volume_status
 from common.db import api as db
-from common.db import models
+from common.db import models, types_api
 from common.db import volume_actions_api as adb
 from common.db.session import writer
 from volume_worker import rpcapi as volume_rpcapi
@@ -143,8 +143,9 @@ class SwitchHost(task.Task):
         fault.check(FLOW + ".switch_host")
         values = {"host": dest_pool, "migration_status": "success",
                   "provider_location": target.get("provider_location")}
-        if new_type_id:
+        if new_type_id:  # a retype: the volume takes the new type's multiattach too
             values["volume_type_id"] = new_type_id
+            values["multiattach"] = types_api.multiattach(db.volume_type_get(new_type_id))
         with writer() as s:
             won = adb.volume_end_move(volume.id, volume.status, values, session=s)
             if not won:
