@@ -58,6 +58,7 @@ bench: venv services
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.attach
 	$(BIN)/python -m bench.backup --compressions zstd --rbd
+	$(BIN)/python -m bench.images
 
 lint: venv
 	$(BIN)/ruff check .
