@@ -127,7 +127,21 @@ class VolumeRequests:
             # a private type not granted: 404, named as asked
             type_access.check_visible(vtype, ctx, volume_type or vtype.name)
             zone = availability_zone or self.default_zone()
-        if zone not in self.known_zones():
+        type_zones = extra_specs.availability_zones({e.key: e.value for e in vtype.extra_specs})
+        if type_zones is not None:
+            # As Cinder: the type's zones that exist; a zone asked for (or the source's) must
+            # be one of them; without one the default zone if the type allows it, else the
+            # first the type names.
+            usable = [z for z in type_zones if z in self.known_zones()]
+            if not usable:
+                raise exception.InvalidInput(
+                    reason="Volume type is only supported in these availability zones: %s"
+                           % ",".join(type_zones))
+            if not (availability_zone or source is not None) and zone not in usable:
+                zone = usable[0]
+        else:
+            usable = None
+        if zone not in self.known_zones() or (usable is not None and zone not in usable):
             raise exception.InvalidInput(reason="Availability zone '%s' is invalid." % zone)
         values = {
             "project_id": ctx.project_id, "user_id": ctx.user_id, "name": name,

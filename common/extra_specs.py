@@ -60,3 +60,14 @@ def spec_matches(actual, requirement):
 def is_true(spec_value):
     """Does an extra spec such as `multiattach` say yes ('<is> True', 'True')?"""
     return spec_value is not None and spec_matches(True, spec_value)
+
+
+AZ_SPEC = "RESKEY:availability_zones"
+
+
+def availability_zones(specs):
+    """The zones a type's RESKEY:availability_zones (a comma-separated list, reserved since
+    Cinder's 3.52) allows its volumes in, or None when the type does not say."""
+    if AZ_SPEC not in specs:
+        return None
+    return [zone.strip() for zone in str(specs[AZ_SPEC]).split(",") if zone.strip()]

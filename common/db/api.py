@@ -557,23 +557,20 @@ def volume_type_get_by_name_or_id(ident):
 AZ_SPEC = "RESKEY:availability_zones"
 
 
-def _escape_like(text):
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def volume_types_with_specs(stmt, extra_specs):
     """Keep the types having every key=value pair of `extra_specs` (3.52's type list filter).
-    RESKEY:availability_zones holds a comma-separated list of zones: a zone matches a type
-    whose list names it, as Cinder's filter does."""
+    RESKEY:availability_zones holds a comma-separated list of zones (a space after a comma
+    allowed): a zone matches a type whose list names it, as Cinder's filter does."""
     spec = models.VolumeTypeExtraSpec
     for key, value in (extra_specs or {}).items():
         value = str(value)
         if key == AZ_SPEC:
-            item = _escape_like(value)
             matches = or_(spec.value == value,
-                          spec.value.like(item + ",%", escape="\\"),
-                          spec.value.like("%," + item, escape="\\"),
-                          spec.value.like("%," + item + ",%", escape="\\"))
+                          spec.value.startswith(value + ",", autoescape=True),
+                          *[test(sep + value + tail, autoescape=True)
+                            for sep in (",", ", ")
+                            for test, tail in ((spec.value.endswith, ""),
+                                               (spec.value.contains, ","))])
         else:
             matches = spec.value == value
         stmt = stmt.where(select(spec.id).where(

@@ -416,7 +416,7 @@ def test_3_50_retype_changes_multiattach_only_when_available(stack, monkeypatch)
 def test_3_52_type_list_extra_specs_filter(stack, monkeypatch):
     above_the_maximum(monkeypatch)
     for name, specs in (("a", {"key1": "value1", "RESKEY:availability_zones": "az1,az2"}),
-                        ("b", {"key2": "value2", "RESKEY:availability_zones": "az1,az3"}),
+                        ("b", {"key2": "value2", "RESKEY:availability_zones": "az1, az3"}),
                         ("c", {"key3": "value3"})):
         resp = stack.request("POST", "/types", {"volume_type": {"name": name,
                                                                 "extra_specs": specs}})
@@ -447,6 +447,26 @@ def test_3_52_type_list_extra_specs_filter(stack, monkeypatch):
                                 version=v).json()["resource_filters"][0]["filters"]
                for v in ("3.51", "3.52")}
     assert filters == {"3.51": ["is_public"], "3.52": ["is_public", "extra_specs"]}
+
+
+def test_3_52_type_availability_zones_on_create(make_stack):
+    # RESKEY:availability_zones is reserved at every version, as in Cinder. The pools are in
+    # zone nova; the default zone az2 is known too (a zone the default names exists).
+    stack = make_stack(overrides={"default_availability_zone": "az2"})
+    for name, zones in (("nova-only", "nova"), ("nowhere", "elsewhere, nowhere")):
+        resp = stack.request("POST", "/types", {"volume_type": {
+            "name": name, "extra_specs": {"RESKEY:availability_zones": zones}}})
+        assert resp.status_code == 200, resp.text
+    # no zone asked: not the default (the type does not allow it) but the type's zone
+    made = volume_available(stack, volume_type="nova-only")
+    assert made["availability_zone"] == "nova"
+    refused = stack.request("POST", "/volumes", {"volume": {
+        "size": 1, "volume_type": "nova-only", "availability_zone": "az2"}})
+    assert refused.status_code == 400 and "az2" in refused.text
+    refused = stack.request("POST", "/volumes", {"volume": {"size": 1,
+                                                            "volume_type": "nowhere"}})
+    assert refused.status_code == 400 and "elsewhere,nowhere" in refused.text
+    assert [v["id"] for v in stack.request("GET", "/volumes").json()["volumes"]] == [made["id"]]
 
 
 # --- 3.53 request bodies validated by schema: at every version here -------------------------
