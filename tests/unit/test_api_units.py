@@ -24,9 +24,9 @@ def test_v2_is_always_3_0():
     assert microversion.negotiate({microversion.HEADER: "volume 3.42"}, 2) == (3, 0)
 
 
-def test_maximum_is_3_45():
-    assert microversion.MAX_VERSION == (3, 45)
-    assert microversion.negotiate({microversion.HEADER: "volume latest"}, 3) == (3, 45)
+def test_maximum_is_3_71():
+    assert microversion.MAX_VERSION == (3, 71)
+    assert microversion.negotiate({microversion.HEADER: "volume latest"}, 3) == (3, 71)
 
 
 @pytest.mark.parametrize("header", ["volume 3", "volume 3.x", "volume 03.1", "volume3.1",
@@ -36,7 +36,7 @@ def test_malformed_is_400(header):
         microversion.negotiate({microversion.HEADER: header}, 3)
 
 
-@pytest.mark.parametrize("header", ["volume 3.46", "volume 4.0", "volume 2.0"])
+@pytest.mark.parametrize("header", ["volume 3.72", "volume 4.0", "volume 2.0"])
 def test_out_of_range_is_406(header):
     with pytest.raises(exception.NotAcceptable):
         microversion.negotiate({microversion.HEADER: header}, 3)
