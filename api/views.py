@@ -76,7 +76,7 @@ def volume_detail(volume, ctx, extended=True):
     if microversion.at_least((3, 13)):
         body["group_id"] = volume.group_id
     _add_later_volume_fields(body, volume, ctx)
-    _add_action_fields(body, volume)
+    _add_action_fields(body, volume, image_metadata=extended)
     return body
 
 
@@ -135,15 +135,18 @@ def _add_later_volume_fields(body, volume, ctx):
 VISIBLE_ADMIN_METADATA = ("readonly", "attached_mode")
 
 
-def _add_action_fields(body, volume):
+def _add_action_fields(body, volume, image_metadata=True):
     """What the volume actions store beside the row: `readonly` (os-update_readonly_flag)
     shown in metadata, and the image metadata as `volume_image_metadata` (only when the
-    volume has some, as Cinder)."""
+    volume has some, and only in show and detail bodies: Cinder's image metadata extension
+    extends those, not the create and update answers)."""
     from common.db import volume_actions_api
 
     for item in volume.volume_admin_metadata:
         if item.key in VISIBLE_ADMIN_METADATA:
             body["metadata"][item.key] = item.value
+    if not image_metadata:
+        return
     if not hasattr(flask.g, "any_image_metadata"):
         # One cheap query per request spares a query per volume when (as usual) no volume
         # has image metadata.

@@ -211,7 +211,13 @@ class VolumeRequests:
                     reason="Source volume status must be 'available' or 'in-use', currently %s."
                            % (locked.status if locked else "deleted"))
             quota.charge_new_volume(s, values)  # 413, and nothing written, if over quota
-            return db.volume_add(s, values, metadata=metadata)
+            # a copy of a bootable volume boots too, with the same image metadata
+            volume = db.volume_add(s, dict(values, bootable=bool(locked and locked.bootable)),
+                                   metadata=metadata)
+            db.glance_metadata_copy(
+                s, {"snapshot_id": snapshot_id} if snapshot_id else {"volume_id": source_volid},
+                {"volume_id": volume.id})
+            return volume
 
     @staticmethod
     def _create_from_backup(backup_id, values, metadata):

@@ -339,9 +339,24 @@ def snapshot_add(session, values, host, metadata=None):
     session.add(snapshot)
     session.add(models.Worker(resource_type="snapshot", resource_id=values["id"],
                               operation="create", host=host))
+    # the volume's image metadata goes with its data (volumes made from the snapshot get it)
+    glance_metadata_copy(session, {"volume_id": values["volume_id"]},
+                         {"snapshot_id": values["id"]})
     session.flush()
     session.refresh(snapshot)
     return snapshot
+
+
+def glance_metadata_copy(session, source, target):
+    """Copy the image metadata rows of source ({"volume_id": id} or {"snapshot_id": id}) to
+    target (the same form), in the caller's transaction, as Cinder copies them from a
+    volume to its snapshots and from either to the volumes made from them."""
+    (column, ident), = source.items()
+    rows = session.scalars(select(models.VolumeGlanceMetadata).where(
+        getattr(models.VolumeGlanceMetadata, column) == ident)
+        .order_by(models.VolumeGlanceMetadata.id)).all()
+    session.add_all(models.VolumeGlanceMetadata(key=row.key, value=row.value, **target)
+                    for row in rows)
 
 
 def snapshot_get(ctx, snapshot_id, project_only=True):
