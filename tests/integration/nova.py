@@ -10,6 +10,7 @@ LAMINA_REQUIRE_NOVA=1 (make test) they fail instead."""
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -83,3 +84,16 @@ def nova_cloud(shared_cloud):
     if shared_cloud.compute_missing is not None:
         unavailable(shared_cloud.compute_missing)
     return NovaCloud(shared_cloud)
+
+
+def poll(what, fn, timeout=120, interval=0.1):
+    """fn()'s first truthy value, asked every interval seconds; AssertionError naming what
+    after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)

@@ -20,14 +20,13 @@ import pytest
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from tests.integration.nova import export_lines
+from tests.integration.nova import export_lines, poll
 from tests.tempest import harness
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SCRIPT = os.path.join(ROOT, "deploy", "heat", "heat-aio.sh")
-DEADLINE = 120
 VOLUME_VERSION = "volume 3.45"
 
 
@@ -41,17 +40,6 @@ def unavailable(reason):
 def script(*args, timeout=300):
     return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def poll(what, fn, timeout=DEADLINE, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

@@ -13,22 +13,11 @@ import time
 import openstack
 import pytest
 
-from tests.integration.nova import nova_cloud  # noqa: F401 (fixture)
+from tests.integration.nova import nova_cloud, poll  # noqa: F401 (nova_cloud: a fixture)
 
 pytestmark = pytest.mark.integration
 FLAVOR = "lamina-nova-test"
 DEADLINE = 120
-
-
-def poll(what, fn, timeout=DEADLINE, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def connect(ks, user, password, project, volume_url=None):
