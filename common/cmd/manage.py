@@ -9,6 +9,7 @@
                                    report (exit 1) or, with --fix, repair any drift
 """
 
+import os
 import sys
 
 from oslo_config import cfg
@@ -94,9 +95,36 @@ category_opt = cfg.SubCommandOpt("category", title="Command categories",
                                  handler=add_command_parsers)
 
 
+def configuration_problem():
+    """Why the command cannot run with this configuration, or None. Without a config file
+    the database would be the default ./lamina.sqlite, a file SQLite would create empty
+    wherever the operator stands; with a SQLite file that does not exist only db sync may
+    make it."""
+    from common.db import session
+
+    connection = CONF.database.connection
+    default = next(o.default for o in session.database_opts if o.dest == "connection")
+    if not CONF.config_file and connection == default:
+        return ("no configuration file was found (looked for lamina.conf in ~/.lamina, "
+                "~/, /etc/lamina, /etc): give --config-file PATH, a file that sets "
+                "[database] connection to the database of the deployment; nothing was done")
+    if connection.startswith("sqlite:///") and (CONF.category.name, CONF.category.action) \
+            != ("db", "sync"):
+        path = connection[len("sqlite:///"):]
+        if path and not path.startswith(":") and not os.path.exists(path):
+            return ("[database] connection names the SQLite file %s, which does not exist: "
+                    "check the setting, or create the schema with `lamina-manage db sync`; "
+                    "nothing was done" % path)
+    return None
+
+
 def main(argv=None):
     CONF.register_cli_opt(category_opt)
     config.parse_args(sys.argv[1:] if argv is None else argv)
+    problem = configuration_problem()
+    if problem:
+        print("lamina-manage: %s" % problem, file=sys.stderr)
+        return 2
     config.setup_logging()
     return COMMANDS[(CONF.category.name, CONF.category.action)]()
 
