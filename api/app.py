@@ -79,15 +79,28 @@ def _after_request(response):
     return response
 
 
+def _log_refusal(code, fault, message):
+    """Every error answer once in the log: a 4xx at INFO with the reason the client got (the
+    request id, user and project come from the request context oslo.log formats in), a 5xx at
+    ERROR with its traceback."""
+    rule = flask.request.url_rule.rule if flask.request.url_rule is not None else "-"
+    if code >= 500:
+        LOG.error("%s %s (%s) answered %d %s: %s", flask.request.method, flask.request.path,
+                  rule, code, fault, message, exc_info=True)
+    else:
+        LOG.info("%s %s (%s) refused %d %s: %s", flask.request.method, flask.request.path,
+                 rule, code, fault, message)
+
+
 def _handle_lamina_error(exc):
-    if exc.code >= 500:
-        LOG.error("%s %s failed: %s", flask.request.method, flask.request.path, exc)
+    _log_refusal(exc.code, exc.fault, exc.msg)
     return _fault(exc.code, exc.fault, exc.msg)
 
 
 def _handle_http_error(exc):
     faults = {404: "itemNotFound", 405: "badMethod", 400: "badRequest", 413: "overLimit"}
     message = {404: "The resource could not be found."}.get(exc.code, exc.description)
+    _log_refusal(exc.code, faults.get(exc.code, "computeFault"), message)
     return _fault(exc.code, faults.get(exc.code, "computeFault"), message)
 
 
