@@ -73,7 +73,7 @@ def _source_backend(volume):
 
 
 class SchedulerManager:
-    target = messaging.Target(version="1.2")
+    target = messaging.Target(version="1.3")
 
     def __init__(self, host):
         self.host = host
@@ -103,6 +103,12 @@ class SchedulerManager:
         # The report is already in the database (the volume service wrote it before casting);
         # re-reading the rows keeps allocated figures claimed by other schedulers too.
         self.pools.refresh_host(host)
+
+    def service_changed(self, ctxt, host):
+        # A service's disabled or frozen flag is read with the pools: read them again now
+        # rather than at the next scheduler_pool_reload_interval.
+        LOG.info("Volume service %s changed: reloading the pools", host)
+        self.pools.reload()
 
     def create_volume(self, ctxt, volume_id):
         try:
@@ -306,7 +312,7 @@ class SchedulerManager:
                 self.pools.note_choice(best, request["size"])
             claimed = False
             try:
-                claimed = db.pool_claim(best, request["size"])
+                claimed = db.pool_claim(best, request["size"], enabled_only=True)
             finally:
                 self.pools.settle_choice(best, request["size"], claimed)
             if claimed:

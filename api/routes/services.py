@@ -11,6 +11,7 @@ from api.routes.helpers import as_bool, ctx, json_body, no_body, paging, reply
 from common import exception, service
 from common.db import api as db
 from common.db import models
+from scheduler import rpcapi as scheduler_rpcapi
 
 LOG = logging.getLogger(__name__)
 
@@ -90,11 +91,23 @@ def _set_enabled(action):
     if "disabled_reason" in reply_body:
         values["disabled_reason"] = reply_body["disabled_reason"]
     db.service_update(row.host, row.binary, values)
+    if row.binary == service.VOLUME_BINARY:
+        _tell_schedulers(row.host)
     # Cinder echoes the host and the two binary keys as the request gave them.
     reply_body.update(host=host, service=body.get("service") or "",
                       binary=body.get("binary") or "",
                       status="disabled" if disabled else "enabled")
     return reply(reply_body)
+
+
+def _tell_schedulers(host):
+    """The schedulers skip a disabled or frozen back end from the next request on (without
+    this, from their next periodic reload); the change is in the database either way."""
+    try:
+        scheduler_rpcapi.SchedulerAPI().service_changed(ctx(), host)
+    except Exception as exc:
+        LOG.warning("Could not tell the schedulers that %s changed (%s): they see it at "
+                    "their next pool reload", host, exc)
 
 
 def _cluster_or_host(body, cluster_version):
@@ -148,6 +161,7 @@ def _set_frozen(body, frozen):
             reason="No service could be changed: frozen in %s must be %s to failover."
                    % ([r.host for r in rows], not frozen))
     LOG.info("Back end %s %s", rows[0].host, "frozen" if frozen else "thawed")
+    _tell_schedulers(rows[0].host)
     return no_body(200)
 
 

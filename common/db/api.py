@@ -9,7 +9,7 @@ import json
 import uuid
 
 from oslo_config import cfg
-from sqlalchemy import and_, case, delete, false, func, or_, select, true, update
+from sqlalchemy import and_, case, delete, exists, false, func, or_, select, true, update
 
 from common import exception
 from common.db import models
@@ -778,13 +778,22 @@ def pool_get(name):
         return s.get(models.Pool, name)
 
 
-def pool_claim(name, size_gb, session=None, new_volume=True):
+def pool_claim(name, size_gb, session=None, new_volume=True, enabled_only=False):
     """Claim size_gb on a pool; False when it no longer has room. One conditional UPDATE.
 
-    new_volume=False claims capacity for a volume already counted there (extend)."""
+    new_volume=False claims capacity for a volume already counted there (extend).
+    enabled_only: also False when the pool's volume service is disabled or frozen (the
+    scheduler's placements: a back end disabled a moment ago never gets the volume, whatever
+    the scheduler's cache still says)."""
+    conditions = [models.Pool.name == name,
+                  models.Pool.allocated_capacity_gb + size_gb <= models.Pool.usable_capacity_gb]
+    if enabled_only:
+        conditions.append(~exists().where(
+            models.Service.host == models.Pool.host,
+            models.Service.binary == "lamina-volume",
+            or_(models.Service.disabled == true(), models.Service.frozen == true())))
     stmt = (update(models.Pool)
-            .where(models.Pool.name == name,
-                   models.Pool.allocated_capacity_gb + size_gb <= models.Pool.usable_capacity_gb)
+            .where(*conditions)
             .values(allocated_capacity_gb=models.Pool.allocated_capacity_gb + size_gb,
                     volume_count=models.Pool.volume_count + (1 if new_volume else 0)))
     if session is not None:
