@@ -5,7 +5,7 @@ import logging
 import flask
 import werkzeug.exceptions
 
-from api import auth, microversion
+from api import auth, metrics, microversion
 from api.attachment_requests import Attachments
 from api.backup_requests import BackupRequests
 from api.routes import (
@@ -132,4 +132,6 @@ def create_app():
     app.url_map.strict_slashes = False
     # keystonemiddleware in front when auth_strategy = keystone (the app object stays Flask's)
     app.wsgi_app = auth.wrap(app.wsgi_app)
+    # outside keystonemiddleware, so its 401s are counted too; serves /metrics
+    app.wsgi_app = metrics.wrap(app, app.wsgi_app)
     return app

@@ -4,7 +4,8 @@ With keystone, keystonemiddleware's auth_token wraps the WSGI app (``wrap``): it
 the X-Auth-Token against Keystone (configured in ``[keystone_authtoken]``), refuses a
 missing, bad or expired token with 401, and sets X-User-Id, X-Project-Id, X-Roles,
 X-Is-Admin-Project, OpenStack-System-Scope, ... from which the request context is built.
-The version documents (/, /v2/, /v3/) need no token, as with Cinder.
+The version documents (/, /v2/, /v3/) need no token, as with Cinder, nor does /metrics
+(api/metrics.py: scrapers carry no token; it is off with metrics_enabled = False).
 
 With noauth the token is `user:project` (python-cinderclient's noauth plugin sends exactly
 that) or a bare `user`, who is then also the project, as in Cinder; without a token the user
@@ -16,7 +17,7 @@ import uuid
 import flask
 from oslo_config import cfg
 
-from api import policy
+from api import metrics, policy
 from common import context as lamina_context
 from common import exception
 
@@ -44,8 +45,10 @@ def wrap(wsgi_app):
 
     protected = auth_token.AuthProtocol(wsgi_app, {"oslo_config_config": CONF})
 
+    open_paths = VERSION_PATHS + ((metrics.PATH,) if CONF.metrics_enabled else ())
+
     def dispatch(environ, start_response):
-        if environ.get("PATH_INFO", "").rstrip("/") in VERSION_PATHS:
+        if environ.get("PATH_INFO", "").rstrip("/") in open_paths:
             return wsgi_app(environ, start_response)
         return protected(environ, start_response)
     return dispatch

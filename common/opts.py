@@ -4,7 +4,7 @@ import itertools
 
 
 def list_opts():
-    from api import auth, volume_actions, volume_requests
+    from api import auth, metrics, volume_actions, volume_requests
     from api import service as api_service
     from api.routes import helpers
     from backup_worker import engine as backup_engine
@@ -30,7 +30,7 @@ def list_opts():
             scheduler_manager.scheduler_opts, weighers.weigher_opts,
             volume_manager.volume_manager_opts, volume_service.volume_service_opts,
             quota.quota_opts, db_api.message_opts, image_convert.image_convert_opts,
-            volume_actions.upload_image_opts)),
+            volume_actions.upload_image_opts, metrics.metrics_opts)),
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),

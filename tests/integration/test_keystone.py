@@ -155,6 +155,10 @@ def test_missing_and_bad_tokens_are_refused(lamina, users):
     # the version documents need no token
     assert requests.get(lamina + "/", timeout=30).status_code == 300
     assert requests.get(lamina + "/v3/", timeout=30).status_code == 200
+    # nor does /metrics (scrapers carry no token: api/metrics.py), which counts the 401s
+    metrics = requests.get(lamina + "/metrics", timeout=30)
+    assert metrics.status_code == 200
+    assert 'route="/v3/<project_id>/volumes",status="401"' in metrics.text
     # a token of another project than the URL's: 400 Malformed request url, as Cinder
     resp = alice.request("GET", "/volumes", project_id=users["bob"].project_id)
     assert resp.status_code == 400 and "Malformed request url" in resp.text
