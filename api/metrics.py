@@ -22,7 +22,7 @@ import prometheus_client
 import werkzeug.exceptions
 from oslo_config import cfg
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 
 from common.db import models
 from common.db.models import utcnow
@@ -64,7 +64,7 @@ class DatabaseCollector:
     def _by_status(s, model, name, documentation):
         family = GaugeMetricFamily(name, documentation, labels=["status"])
         rows = s.execute(select(model.status, func.count())
-                         .where(model.deleted.is_(False)).group_by(model.status))
+                         .where(model.deleted == false()).group_by(model.status))
         for status, count in rows:
             family.add_metric([status], count)
         return family

@@ -5,7 +5,7 @@ import collections
 
 from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 
 from common.db import api as db
 from common.db import models
@@ -30,7 +30,7 @@ def by_label(family, label, sample_name=None):
 def db_counts(model):
     with reader() as s:
         rows = s.execute(select(model.status, func.count())
-                         .where(model.deleted.is_(False)).group_by(model.status))
+                         .where(model.deleted == false()).group_by(model.status))
         return {status: float(n) for status, n in rows}
 
 
