@@ -4,7 +4,7 @@ change a conditional UPDATE."""
 
 from sqlalchemy import delete, false, func, select, update
 
-from common import exception
+from common import exception, quota
 from common.db import api as db
 from common.db import models
 from common.db.models import utcnow
@@ -29,6 +29,9 @@ def volume_reset_status(volume_id, values):
         s.execute(update(models.Volume).where(models.Volume.id == volume_id)
                   .values(updated_at=utcnow(), **values))
         db.worker_release("volume", volume_id, session=s)
+        if "status" in values:
+            # out of `deleting` charges the volume again, into it gives its quota back
+            quota.on_status_change(s, volume_id, old["status"], values["status"])
         return old
 
 
@@ -72,6 +75,8 @@ def volume_begin_removal(volume, to_status, operation, expected_status=None):
         if s.execute(stmt).rowcount != 1:
             return None
         db.worker_release("volume", volume.id, session=s)
+        # accepted: the volume's quota is given back now, as for a plain delete
+        quota.on_status_change(s, volume.id, volume.status, to_status)
         if not volume.host:
             db.volume_mark_deleted(volume.id, session=s)
             return "gone"
@@ -208,6 +213,9 @@ def volume_create_managing(values, metadata, backend_host):
     values = dict(values, status="managing", size=0, host=None, attach_status="detached")
     values.setdefault("id", db.new_id())
     with writer() as s:
+        # the volume counts from now (413, nothing written, when over); its gigabytes once
+        # the back end says how many (volume_claim_managed)
+        quota.charge_new_volume(s, values)
         volume = models.Volume(**values)
         volume.volume_metadata = [models.VolumeMetadata(key=k, value=v)
                                   for k, v in (metadata or {}).items()]
@@ -220,8 +228,9 @@ def volume_create_managing(values, metadata, backend_host):
 
 
 def volume_claim_managed(volume_id, pool, size):
-    """Set the managed volume's pool and size and claim that much on the pool, in one
-    transaction. False when the pool has no room or the volume is no longer `managing`."""
+    """Set the managed volume's pool and size, claim that much on the pool and charge it to
+    the project's gigabytes, in one transaction. False when the pool has no room or the
+    volume is no longer `managing`; over quota: OverQuota, and nothing changes."""
     try:
         with writer() as s:
             if not db.conditional_update(models.Volume, volume_id,
@@ -231,6 +240,7 @@ def volume_claim_managed(volume_id, pool, size):
                 raise _Refused()
             if not db.pool_claim(pool, size, session=s):
                 raise _Refused()  # rolls the volume's change back too
+            quota.charge_size(s, volume_id, size)
         return True
     except _Refused:
         return False
@@ -248,6 +258,7 @@ def volume_unclaim_managed(volume_id, pool, size):
                                     session=s)
         if won:
             db.pool_release(pool, size, session=s)
+            quota.release_size(s, volume_id, size)
         return won
 
 

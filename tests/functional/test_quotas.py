@@ -332,3 +332,57 @@ def test_volumes_from_before_quotas_are_counted(make_stack):
     assert resp.status_code == 413, resp.text
     assert usage() == {"volumes": 3, "gigabytes": 3, "snapshots": 0}
     assert quota.check() == []
+
+
+def test_force_delete_unmanage_reset_status_and_manage_keep_usage_exact(make_stack):
+    """Through the API, each of the paths issue 13 found drifting: after each, usage is
+    what `quota check` recounts (drift would be listed)."""
+    import os
+
+    stack = make_stack(overrides={"quota_volumes": 10, "quota_gigabytes": 100})
+
+    def made(size):
+        return stack.wait_volume(stack.create_volume(size=size)["id"], ("available",))["id"]
+
+    def action(volume_id, name, args=None):
+        resp = stack.request("POST", "/volumes/%s/action" % volume_id, {name: args or {}})
+        assert resp.status_code == 202, resp.text
+
+    def gone(volume_id):
+        stack.wait_volume(volume_id, ("deleted",))
+
+    forced, unmanaged, reset = made(2), made(3), made(4)
+    assert usage() == {"volumes": 3, "gigabytes": 9, "snapshots": 0}
+    action(forced, "os-force_delete")
+    gone(forced)
+    assert usage()["gigabytes"] == 7 and quota.check() == []
+    action(unmanaged, "os-unmanage")
+    gone(unmanaged)
+    assert usage() == {"volumes": 1, "gigabytes": 4, "snapshots": 0}
+    assert quota.check() == []
+    action(reset, "os-reset_status", {"status": "deleting"})
+    assert usage() == {"volumes": 0, "gigabytes": 0, "snapshots": 0}
+    assert quota.check() == []
+    action(reset, "os-reset_status", {"status": "available"})
+    assert usage() == {"volumes": 1, "gigabytes": 4, "snapshots": 0}
+    assert quota.check() == []
+    # manage existing: a 2 GiB file of the pool becomes a volume of 2 GiB
+    path = os.path.join(stack.workdir, "file", "pool0", "legacy")
+    with open(path, "wb") as f:
+        f.truncate(2 * 1024 ** 3)
+    resp = stack.request("POST", "/os-volume-manage", {"volume": {
+        "host": "stack@file#pool0", "ref": {"source-name": "legacy"}}})
+    assert resp.status_code == 202, resp.text
+    managed = stack.wait_volume(resp.json()["volume"]["id"], ("available", "error_managing"))
+    assert managed["status"] == "available"
+    assert usage() == {"volumes": 2, "gigabytes": 6, "snapshots": 0}
+    assert quota.check() == []
+    # a manage that fails (no such storage) holds nothing once deleted
+    resp = stack.request("POST", "/os-volume-manage", {"volume": {
+        "host": "stack@file#pool0", "ref": {"source-name": "missing"}}})
+    failed = stack.wait_volume(resp.json()["volume"]["id"], ("error_managing",))
+    assert quota.check() == []
+    assert stack.request("DELETE", "/volumes/" + failed["id"]).status_code == 202
+    gone(failed["id"])
+    assert usage() == {"volumes": 2, "gigabytes": 6, "snapshots": 0}
+    assert quota.check() == []

@@ -61,7 +61,7 @@ def test_microversion_headers(stack):
     assert "OpenStack-API-Version" in resp.headers["Vary"]
     assert stack.request("GET", "/volumes").headers["OpenStack-API-Version"] == "volume 3.0"
     latest = stack.request("GET", "/volumes", version="latest")
-    assert latest.headers["OpenStack-API-Version"] == "volume 3.45"
+    assert latest.headers["OpenStack-API-Version"] == "volume 3.71"
     bad = stack.request("GET", "/volumes", version="3.abc")
     assert bad.status_code == 400 and "badRequest" in bad.json()
     high = stack.request("GET", "/volumes", version="3.999")
@@ -251,5 +251,5 @@ def test_version_documents(stack):
     root = stack.http.get(stack.url + "/")
     assert root.status_code == 300
     v3 = [v for v in root.json()["versions"] if v["id"] == "v3.0"][0]
-    assert (v3["min_version"], v3["version"]) == ("3.0", "3.45")
+    assert (v3["min_version"], v3["version"]) == ("3.0", "3.71")
     assert stack.http.get(stack.url + "/v3/").json()["versions"][0]["id"] == "v3.0"

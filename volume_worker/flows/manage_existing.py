@@ -23,7 +23,7 @@ from sqlalchemy import update
 from taskflow import task
 from taskflow.patterns import linear_flow
 
-from common import exception, fault, volume_status
+from common import exception, fault, quota, volume_status
 from common.db import api as db
 from common.db import models
 from common.db import volume_actions_api as adb
@@ -39,7 +39,9 @@ ACTION = "manage existing volume"
 def release_managed_claim(session, volume):
     """fail_operation's release: the claim a failed manage held, and the row back to no pool
     (so the error_managing volume holds nothing and deleting it touches no storage)."""
-    db.pool_release(volume.host, volume.size, session=session)
+    if volume.host:
+        db.pool_release(volume.host, volume.size, session=session)
+        quota.release_size(session, volume.id, volume.size)
     session.execute(update(models.Volume).where(models.Volume.id == volume.id)
                     .values(host=None, size=0))
 
