@@ -454,11 +454,14 @@ class VolumeManager:
         return args[0] if flow is manage_flow else ""
 
     def get_manageable_volumes(self, ctxt):
-        """The back end's storage; what a live volume owns is marked not safe to manage."""
+        """The back end's storage; what a live volume or the image-volume cache owns is
+        marked not safe to manage."""
         from common.db import volume_actions_api
 
+        cached = {entry.id for entry in image_cache.ImageVolumeCache(
+            self.driver, self.host).entries() if entry.host.split("#")[0] == self.host}
         return self.driver.get_manageable_volumes(
-            set(volume_actions_api.volumes_on_backend(self.host)))
+            set(volume_actions_api.volumes_on_backend(self.host)) | cached)
 
     # flow -> how a refused or failed request ends: (status while queued or running, status
     # after failure, event, release)

@@ -238,6 +238,12 @@ def test_raw_image_then_the_cached_copy(cloud, backend):
     assert_holds(cloud, first, backend, data)
     entries = cloud.cache_entries(image.id)
     assert [e.status for e in entries] == ["available"], entries
+    # the cached copy is storage no one may manage into a volume
+    host = cloud.deployment.host("files" if backend == "imgfile" else "rbd") + "@file"
+    resp = cloud.deployment.request("GET", "/manageable_volumes?host=" + host, version="3.8")
+    assert resp.status_code == 200, resp.text
+    listed = {v["reference"]["source-name"]: v for v in resp.json()["manageable-volumes"]}
+    assert listed["volume-%s" % entries[0].id]["safe_to_manage"] is False
 
     started = time.monotonic()
     second = cloud.wait(cloud.create(image.id, backend, size=2)["id"])
