@@ -46,7 +46,7 @@ def test_extend_preconditions(stack):
     assert stack.request("POST", "/volumes/%s/action" % volume["id"],
                          {"os-frobnicate": {}}).status_code == 400
     not_yet = stack.request("POST", "/volumes/%s/action" % volume["id"],
-                            {"os-reimage": {"image_id": "x"}})
+                            {"os-migrate_volume_completion": {"new_volume": "x"}})
     assert not_yet.status_code == 400 and "not supported yet" in not_yet.text
     assert extend(stack, "00000000-0000-0000-0000-000000000000", 5).status_code == 404
     assert extend(stack, volume["id"], 5, token="bob:p2", project="p2").status_code == 404
