@@ -56,6 +56,14 @@ ADDED_KEYS = [
     # 3.43 metadata, 3.18 os-backup-project-attr:project_id and 3.56 user_id (its TODOs).
     ((3, 0), "backups", "backups", "backups_links", {"type": "array"}),
     ((3, 45), "backups", "backups", "count", {"type": "integer"}),
+    # 3.61/3.63/3.65: Cinder's update and manage answers are its detail view, with the keys
+    # those versions add (Tempest's versioned schemas add them to show, list and create only)
+    ((3, 61), "volumes", "multiattach", "cluster_name", {"type": ["string", "null"]}),
+    ((3, 63), "volumes", "multiattach", "volume_type_id", {"type": ["string", "null"]}),
+    ((3, 65), "volumes", "multiattach", "consumes_quota", {"type": "boolean"}),
+    ((3, 61), "manage_volume", "multiattach", "cluster_name", {"type": ["string", "null"]}),
+    ((3, 63), "manage_volume", "multiattach", "volume_type_id", {"type": ["string", "null"]}),
+    ((3, 65), "manage_volume", "multiattach", "consumes_quota", {"type": "boolean"}),
     # 3.58: the owning project in group and group snapshot show and detail bodies
     ((3, 58), "groups", "group_type", "project_id", {"type": "string"}),
     ((3, 58), "group_snapshots", "group_type_id", "project_id", {"type": "string"}),

@@ -351,3 +351,58 @@ def test_server_with_volume_from_image_attached(heat):
     compute = compute_of(heat)
     check_server_stack(heat, server_template(compute, image=compute["image_ref"]),
                        image_id=compute["image_ref"])
+
+
+def _wait_status(member, path, key, status, timeout=120):
+    def current():
+        resp = member.volume("GET", path)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()[key]
+        assert body["status"] != "error", body
+        return body if body["status"] == status else None
+    return poll("%s %s" % (path, status), current, timeout)
+
+
+def test_volumes_from_a_snapshot_and_from_a_backup(heat):
+    """OS::Cinder::Volume with snapshot_id and with backup_id (Heat restores the backup to a
+    new volume), made as alice from a snapshot and a backup of her own volume; the delete
+    removes both volumes and leaves the sources."""
+    member = heat.member
+    resp = member.volume("POST", "/volumes", json={"volume": {"size": 1, "name": "heat-src"}})
+    assert resp.status_code == 202, resp.text
+    source = resp.json()["volume"]["id"]
+    _wait_status(member, "/volumes/" + source, "volume", "available")
+    resp = member.volume("POST", "/snapshots", json={"snapshot": {"volume_id": source}})
+    assert resp.status_code == 202, resp.text
+    snapshot = resp.json()["snapshot"]["id"]
+    resp = member.volume("POST", "/backups", json={"backup": {"volume_id": source}})
+    assert resp.status_code == 202, resp.text
+    backup = resp.json()["backup"]["id"]
+    _wait_status(member, "/snapshots/" + snapshot, "snapshot", "available")
+    _wait_status(member, "/backups/" + backup, "backup", "available", timeout=300)
+    template = {"heat_template_version": "2018-08-31", "resources": {
+        "from_snapshot": {"type": "OS::Cinder::Volume",
+                          "properties": {"snapshot_id": snapshot}},
+        "from_backup": {"type": "OS::Cinder::Volume", "properties": {"backup_id": backup}},
+    }}
+    stack = Stack(heat, member, template)
+    try:
+        _, create_seconds = stack.wait("CREATE")
+        ids = stack.resources()
+        from_snapshot = volume_of(member, ids["from_snapshot"])
+        assert (from_snapshot["status"], from_snapshot["snapshot_id"]) == ("available", snapshot)
+        from_backup = volume_of(member, ids["from_backup"])
+        assert (from_backup["status"], from_backup["size"]) == ("available", 1)
+        stack.delete()
+        _, delete_seconds = stack.wait("DELETE")
+        assert volume_of(member, ids["from_snapshot"]) is None
+        assert volume_of(member, ids["from_backup"]) is None
+        print("\nheat stack (volume from a snapshot, volume from a backup): create %.2f s, "
+              "delete %.2f s" % (create_seconds, delete_seconds))
+    finally:
+        stack.cleanup()
+        for path in ("/backups/" + backup, "/snapshots/" + snapshot):
+            member.volume("DELETE", path)
+        poll("the source's snapshot gone", lambda: member.volume(
+            "GET", "/snapshots/" + snapshot).status_code == 404)
+        member.volume("DELETE", "/volumes/" + source)
