@@ -8,7 +8,10 @@ is counted by a WSGI middleware outside the whole app, keystonemiddleware includ
 401s of missing or bad tokens are counted with the rest.
 
 Each app has a private CollectorRegistry, not prometheus_client's global one: the tests build
-many apps in one process, and each must count only its own requests.
+many apps in one process, and each must count only its own requests. The scrape also carries
+this process's own counters (common/metrics.py: the RPC latency of the API's casts and calls
+and, in lamina-aio, where every service shares the process, the scheduler's decisions and
+filter rejections and the flows' failures by task).
 
 The route is served without authentication (as Prometheus exporters are, scrapers carry no
 Keystone token) and outside /v3/{project_id}; ``metrics_enabled`` turns it off. The figures
@@ -24,6 +27,7 @@ from oslo_config import cfg
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import false, func, select
 
+from common import metrics as process_metrics
 from common.db import models
 from common.db.models import utcnow
 from common.db.session import reader
@@ -174,6 +178,7 @@ def wrap(app, wsgi_app):
         return wsgi_app
     registry = prometheus_client.CollectorRegistry()
     registry.register(DatabaseCollector())
+    registry.register(process_metrics.ProcessCollector())
     requests = RequestMetrics(registry)
     app.extensions[EXTENSION] = registry
     app.add_url_rule(PATH, "metrics", _scrape, methods=["GET"])

@@ -13,6 +13,7 @@ def list_opts():
     from backup_worker.chunkstore import posix as chunkstore_posix
     from backup_worker.chunkstore import rados as chunkstore_rados
     from common import fault, image_convert, image_service, quota, rpc, service
+    from common import metrics as process_metrics
     from common.db import api as db_api
     from common.db import backups_api, session
     from scheduler import manager as scheduler_manager
@@ -34,6 +35,7 @@ def list_opts():
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),
+        ("metrics", process_metrics.metrics_opts),
         ("nova", compute_events.list_opts()),
         ("glance", image_service.list_opts()),
         ("backend", itertools.chain(base.backend_opts, file.file_opts, rbd.rbd_opts,

@@ -57,6 +57,13 @@ def cleanup():
         _transport = None
 
 
+def get_notification_transport():
+    """The notifier's transport (common/notifications.py): [oslo_messaging_notifications]
+    transport_url when set, else the RPC one's URL (the embedded service's fake:// too)."""
+    own_url = CONF.oslo_messaging_notifications.transport_url
+    return messaging.get_notification_transport(CONF, url=own_url or _url_override)
+
+
 def get_client(topic, version, cap_name, server=None, fanout=False):
     target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout)
     cap = getattr(CONF.upgrade_levels, cap_name, None)

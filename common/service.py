@@ -169,6 +169,9 @@ def serve(build_services, argv):
 
     config.parse_args(argv)
     config.setup_logging()
+    from common import metrics
+
+    metrics.start_service_server()  # [metrics] service_metrics_port; 0: none
     services = build_services()
     for svc in services:
         svc.start()

@@ -5,6 +5,8 @@ with one conditional UPDATE. If another scheduler copy took the room first, the 
 that pool is re-read, and the next candidate is tried. So any number of scheduler copies and
 any burst of requests never overfill a pool."""
 
+import collections
+import copy
 import datetime
 import logging
 import threading
@@ -13,7 +15,7 @@ import oslo_messaging as messaging
 from oslo_config import cfg
 
 from common import context as lamina_context
-from common import exception, volume_status
+from common import exception, metrics, volume_status
 from common.db import api as db
 from common.db import models, types_api
 from common.db import volume_actions_api as adb
@@ -42,6 +44,11 @@ scheduler_opts = [
     cfg.IntOpt("scheduler_stuck_timeout", default=300, min=10,
                help="A volume waiting for a scheduler longer than this many seconds (its "
                     "request was lost, e.g. a scheduler died holding it) goes to error."),
+    cfg.IntOpt("scheduler_decision_history", default=100, min=0,
+               help="Placements each scheduler keeps in memory (the newest), each with every "
+                    "pool's filter verdict and weight and the pool chosen, for "
+                    "`lamina-manage scheduler explain VOLUME`. 0 keeps none (explain then "
+                    "answers with a dry run of the volume's request)."),
 ]
 CONF = cfg.CONF
 CONF.register_opts(scheduler_opts)
@@ -72,14 +79,29 @@ def _source_backend(volume):
     return source.host.split("#")[0]
 
 
+# The name a pool's verdict gives when it is left out because a new volume's source (snapshot,
+# volume or group) lives on another back end: not a configurable filter, placement's own rule.
+SOURCE_BACKEND = "SourceBackend"
+LOST_CLAIM = "passed, but another placement's claim took the room first"
+
+
+def _public_request(request):
+    """The request as explain shows it (JSON: no datetimes, no internal keys)."""
+    return {key: request.get(key) for key in ("volume_id", "size", "volume_type",
+                                              "availability_zone", "extra_specs", "backend")}
+
+
 class SchedulerManager:
-    target = messaging.Target(version="1.3")
+    target = messaging.Target(version="1.4")
 
     def __init__(self, host):
         self.host = host
         self.pools = PoolCache()
         self._choose_lock = threading.Lock()
         self.volume_rpcapi = volume_rpcapi.VolumeAPI()
+        # The newest placements, for explain: {"request", "pools", "chosen"} each.
+        self._decisions = collections.deque(maxlen=CONF.scheduler_decision_history)
+        self._decisions_lock = threading.Lock()
 
     def init_host(self):
         for name in CONF.scheduler_default_filters:
@@ -129,7 +151,16 @@ class SchedulerManager:
             LOG.info("Volume %s no longer waits for scheduling", volume_id)
             return
         try:
-            pool = self.place(self._request_spec(volume))
+            request = self._request_spec(volume)
+        except exception.NoValidBackend as exc:
+            # the source is gone: no pool was weighed, the decision is still one of this
+            # scheduler's (counted and kept for explain)
+            self._decided({"volume_id": volume.id, "size": volume.size}, [], None,
+                          "no_valid_backend")
+            self._fail(ctxt, volume, str(exc))
+            return
+        try:
+            pool = self.place(request)
         except exception.NoValidBackend as exc:
             self._fail(ctxt, volume, str(exc))
             return
@@ -196,12 +227,13 @@ class SchedulerManager:
             LOG.info("Volume %s is no longer retyping", volume_id)
             return
         vtype = db.volume_type_get(new_type_id)
-        request = {"size": volume.size, "availability_zone": volume.availability_zone,
+        request = {"volume_id": volume_id, "size": volume.size, "volume_type": vtype.name,
+                   "availability_zone": volume.availability_zone,
                    "extra_specs": {e.key: e.value for e in vtype.extra_specs}}
         here = [p for p in self.pools.snapshot() if p.name == volume.host]
-        checks = [filters.FILTERS[n] for n in CONF.scheduler_default_filters
+        checks = [n for n in CONF.scheduler_default_filters
                   if n != "CapacityFilter"]  # the volume is already counted there
-        if here and all(f(here[0], request) for f in checks):
+        if here and filters.passes(here[0], request, checks):
             with writer() as s:
                 done = adb.volume_end_move(volume_id, "retyping",
                                            {"volume_type_id": vtype.id,
@@ -277,23 +309,56 @@ class SchedulerManager:
     @staticmethod
     def _request_spec(volume):
         specs = {}
+        type_name = None
         if volume.volume_type is not None:
             specs = {e.key: e.value for e in volume.volume_type.extra_specs}
-        return {"size": volume.size, "availability_zone": volume.availability_zone,
-                "extra_specs": specs, "backend": _source_backend(volume)}
+            type_name = volume.volume_type.name
+        return {"volume_id": volume.id, "size": volume.size, "volume_type": type_name,
+                "availability_zone": volume.availability_zone, "extra_specs": specs,
+                "backend": _source_backend(volume)}
+
+    @staticmethod
+    def _with_cutoff(request):
+        # One cutoff for all pools, not one clock read per pool.
+        return dict(request, reported_after=utcnow() - datetime.timedelta(
+            seconds=CONF.service_down_time))
 
     def candidates(self, request):
         """Pools that pass every filter, best first."""
-        chosen = [filters.FILTERS[name] for name in CONF.scheduler_default_filters]
-        # One cutoff for all pools, not one clock read per pool.
-        request = dict(request, reported_after=utcnow() - datetime.timedelta(
-            seconds=CONF.service_down_time))
+        names = CONF.scheduler_default_filters
+        request = self._with_cutoff(request)
         pools = self.pools.snapshot()
         if request.get("backend"):
             # The data of a snapshot or source volume is copied or cloned where it lives.
             pools = [p for p in pools if p.host == request["backend"]]
-        passed = [p for p in pools if all(f(p, request) for f in chosen)]
+        passed = [p for p in pools if filters.passes(p, request, names)]
         return weighers.weigh(passed, CONF.scheduler_default_weighers)
+
+    def evaluate(self, request):
+        """What candidates() decides, with its reasons: (ranked, verdicts). ranked is the
+        passing pools best first as (pool, weight); verdicts has one entry per pool, the
+        passing ones first (best first) and then the rejected ones by name, each with the
+        filter that rejected it and why, or its weight."""
+        names = CONF.scheduler_default_filters
+        request = self._with_cutoff(request)
+        backend = request.get("backend")
+        passed, rejected = [], []
+        for pool in sorted(self.pools.snapshot(), key=lambda p: p.name):
+            if backend and pool.host != backend:
+                rejected.append((pool, (SOURCE_BACKEND, "the new volume's source is on %s, "
+                                        "where its data is copied or cloned" % backend)))
+                continue
+            rejection = filters.first_rejection(pool, request, names)
+            if rejection is None:
+                passed.append(pool)
+            else:
+                rejected.append((pool, rejection))
+        ranked = weighers.ranked(passed, CONF.scheduler_default_weighers)
+        verdicts = [{"pool": pool.name, "passed": True, "rejected_by": None, "reason": "",
+                     "weight": float(weight)} for pool, weight in ranked]
+        verdicts += [{"pool": pool.name, "passed": False, "rejected_by": name,
+                      "reason": reason, "weight": None} for pool, (name, reason) in rejected]
+        return ranked, verdicts
 
     def place(self, request):
         """Claim capacity for the request on the best pool; returns the pool's name.
@@ -301,26 +366,81 @@ class SchedulerManager:
         The choice and its note in the cache happen under one lock, so concurrent requests in
         this process each see the ones chosen before them (the volume number weigher spreads
         a burst instead of sending it all to one pool); the database claim, outside the lock,
-        decides."""
+        decides. The decision (every pool's verdict, the pool chosen) is kept for explain
+        and counted in the metrics."""
         tried = set()
-        for _ in range(CONF.scheduler_max_attempts):
-            with self._choose_lock:
-                ranked = [p for p in self.candidates(request) if p.name not in tried]
-                if not ranked:
-                    break
-                best = ranked[0].name
-                self.pools.note_choice(best, request["size"])
-            claimed = False
-            try:
-                claimed = db.pool_claim(best, request["size"], enabled_only=True)
-            finally:
-                self.pools.settle_choice(best, request["size"], claimed)
-            if claimed:
-                return best
-            # Someone else took the room: learn the pool's real figures, try the next.
-            tried.add(best)
-            self.pools.refresh_pool(best)
-        raise exception.NoValidBackend(reason=self._explain(request))
+        verdicts = None
+        chosen = None
+        result = "error"  # unless placed or refused below: the database failed, say
+        try:
+            for _ in range(CONF.scheduler_max_attempts):
+                with self._choose_lock:
+                    ranked, attempt_verdicts = self.evaluate(request)
+                    if verdicts is None:  # the first look is the one kept and counted
+                        verdicts = attempt_verdicts
+                        for verdict in verdicts:
+                            if not verdict["passed"]:
+                                metrics.scheduler_rejections.labels(
+                                    verdict["rejected_by"]).inc()
+                    ranked = [p for p, _w in ranked if p.name not in tried]
+                    if not ranked:
+                        break
+                    best = ranked[0].name
+                    self.pools.note_choice(best, request["size"])
+                claimed = False
+                try:
+                    claimed = db.pool_claim(best, request["size"], enabled_only=True)
+                finally:
+                    self.pools.settle_choice(best, request["size"], claimed)
+                if claimed:
+                    chosen, result = best, "placed"
+                    return best
+                # Someone else took the room: learn the pool's real figures, try the next.
+                metrics.scheduler_claims_lost.inc()
+                tried.add(best)
+                self.pools.refresh_pool(best)
+            result = "no_valid_backend"
+            raise exception.NoValidBackend(reason=self._explain(request))
+        finally:
+            for verdict in verdicts or []:
+                if verdict["pool"] in tried:
+                    verdict["reason"] = LOST_CLAIM
+            self._decided(request, verdicts or [], chosen, result)
+
+    def _decided(self, request, verdicts, chosen, result):
+        metrics.scheduler_decisions.labels(result).inc()
+        decision = {"request": _public_request(request), "pools": verdicts, "chosen": chosen}
+        with self._decisions_lock:
+            self._decisions.append(decision)
+
+    def explain(self, ctxt, volume_id=None, size=None, volume_type=None):
+        """Why a volume went where it went (the decision kept in this scheduler's history),
+        or where a request would go now (a dry run: filters and weighers, no claim): for a
+        volume not in the history its request as the volume's row says, else a request of
+        `size` GiB (1 by default) of `volume_type` (name or id; none: no extra specs).
+
+        Returns {"request": {...}, "pools": [{"pool", "passed", "rejected_by", "reason",
+        "weight"}], "chosen": pool or None, "recorded": bool}."""
+        if volume_id:
+            with self._decisions_lock:
+                kept = [d for d in self._decisions if d["request"].get("volume_id") ==
+                        volume_id]
+            if kept:
+                return dict(copy.deepcopy(kept[-1]), recorded=True)
+            volume = db.volume_get_internal(volume_id)
+            if volume is None or volume.deleted:
+                raise exception.VolumeNotFound(volume_id=volume_id)
+            request = self._request_spec(volume)
+        else:
+            vtype = db.volume_type_get_by_name_or_id(volume_type) if volume_type else None
+            request = {"volume_id": None, "size": int(size) if size else 1,
+                       "volume_type": vtype.name if vtype is not None else None,
+                       "availability_zone": None,
+                       "extra_specs": {e.key: e.value for e in vtype.extra_specs}
+                       if vtype is not None else {}}
+        ranked, verdicts = self.evaluate(request)
+        return {"request": _public_request(request), "pools": verdicts,
+                "chosen": ranked[0][0].name if ranked else None, "recorded": False}
 
     def _explain(self, request):
         pools = self.pools.snapshot()

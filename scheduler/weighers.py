@@ -39,11 +39,13 @@ WEIGHERS = {
 }
 
 
-def weigh(pools, weigher_names):
-    """Return the pools sorted best first."""
-    if len(pools) <= 1:
-        return list(pools)
+def weights(pools, weigher_names):
+    """Each pool's combined weight (the same order as `pools`): the sum over the weighers of
+    multiplier x the pool's figure normalised to 0..1 across the pools. One pool, or pools
+    whose figures are all equal, weigh 0."""
     totals = [0.0] * len(pools)
+    if len(pools) <= 1:
+        return totals
     for name in weigher_names:
         fn = WEIGHERS[name]
         raw = [fn(p) for p in pools]
@@ -55,5 +57,16 @@ def weigh(pools, weigher_names):
             continue
         for i, value in enumerate(values):
             totals[i] += multiplier * (value - low) / span
+    return totals
+
+
+def ranked(pools, weigher_names):
+    """(pool, weight) pairs, best first (ties by pool name)."""
+    totals = weights(pools, weigher_names)
     order = sorted(range(len(pools)), key=lambda i: (-totals[i], pools[i].name))
-    return [pools[i] for i in order]
+    return [(pools[i], totals[i]) for i in order]
+
+
+def weigh(pools, weigher_names):
+    """Return the pools sorted best first."""
+    return [pool for pool, _weight in ranked(pools, weigher_names)]

@@ -1,6 +1,6 @@
-"""Pieces the backup flows share: running a flow, reading why it failed (common/flows.py), the
-repository and engine of this service, the progress reporter that also notices a force
-delete."""
+"""Pieces the backup flows share: running a flow (with its notifications,
+common/notifications.py), reading why it failed (common/flows.py), the repository and engine
+of this service, the progress reporter that also notices a force delete."""
 
 import logging
 
@@ -11,7 +11,8 @@ from backup_worker.chunkstore import open_store
 from common import exception, fault
 from common.db import api as db
 from common.db import models
-from common.flows import failure_reason, run_flow  # noqa: F401 (the flows use them from here)
+from common.flows import failure_reason  # noqa: F401 (the flows use them from here)
+from common.notifications import run_flow  # noqa: F401
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
