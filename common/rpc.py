@@ -1,11 +1,13 @@
 """oslo.messaging plumbing: one transport per process, the request context on every message."""
 
 import threading
+import time
 
 import oslo_messaging as messaging
 from oslo_config import cfg
 
 from common import context as lamina_context
+from common import metrics
 
 CONF = cfg.CONF
 
@@ -64,11 +66,46 @@ def get_notification_transport():
     return messaging.get_notification_transport(CONF, url=own_url or _url_override)
 
 
+class TimedClient:
+    """An oslo.messaging RPC client whose calls and casts are timed into this process's
+    metrics (common/metrics.py: latency by topic and method, errors by exception class).
+    prepare() returns a timed client too, so every rpcapi's prepare(...).call(...) is
+    counted; anything else is the wrapped client's own."""
+
+    def __init__(self, client, topic):
+        self._client = client
+        self._topic = topic
+
+    def prepare(self, **kwargs):
+        return TimedClient(self._client.prepare(**kwargs), self._topic)
+
+    def call(self, ctxt, method, **kwargs):
+        return self._timed("call", self._client.call, ctxt, method, kwargs)
+
+    def cast(self, ctxt, method, **kwargs):
+        return self._timed("cast", self._client.cast, ctxt, method, kwargs)
+
+    def _timed(self, kind, send, ctxt, method, kwargs):
+        started = time.monotonic()
+        try:
+            return send(ctxt, method, **kwargs)
+        except Exception as exc:
+            metrics.rpc_client_errors.labels(self._topic, method, kind,
+                                             type(exc).__name__).inc()
+            raise
+        finally:
+            metrics.rpc_client_duration.labels(self._topic, method, kind).observe(
+                time.monotonic() - started)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
 def get_client(topic, version, cap_name, server=None, fanout=False):
     target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout)
     cap = getattr(CONF.upgrade_levels, cap_name, None)
-    return messaging.get_rpc_client(get_transport(), target, version_cap=cap,
-                                    serializer=ContextSerializer())
+    return TimedClient(messaging.get_rpc_client(get_transport(), target, version_cap=cap,
+                                                serializer=ContextSerializer()), topic)
 
 
 def get_server(topic, server, endpoints):
