@@ -13,7 +13,8 @@ M, and a failure that rolls the resource back rolls its charge back too. What co
   `unmanaging`); a delete that fails (`error_deleting`) charges it again. A create that
   fails leaves a volume in `error`, which counts until it is deleted, as in Cinder. Paths
   that change a volume's status or size otherwise (os-reset_status, force delete, unmanage,
-  manage existing) call ``on_status_change`` / ``charge_size`` / ``release_size``.
+  manage existing) call ``on_status_change`` / ``charge_size`` / ``release_size``; a retype
+  moves its per-type usage to the new type (``on_type_change``) where the type changes.
 - an extend charges the extra gigabytes when it is accepted, and keeps a reservation row while
   the volume is `extending`; any failure ending (common/volume_status.py) gives it back.
 - a snapshot counts (snapshots, gigabytes, snapshots_<type>, gigabytes_<type>) while its row
@@ -375,6 +376,28 @@ def release_size(session, volume_id, size):
     if type_name:
         deltas["gigabytes_" + type_name] = size
     release(project_id, deltas, session=session)
+
+
+def on_type_change(session, volume_id, old_type_id, new_type_id):
+    """A retype changed the volume's type (in place, or at a migration's switch): move its
+    volumes_<type> and gigabytes_<type> from the old type to the new one. Call it in the
+    transaction that changes volume_type_id, after the UPDATE (as release and forced charges
+    are: a usage row made here from a recount already sees the new type). The new type's
+    limits are not looked at: the retype was accepted before it got here."""
+    row = quota_api.volume_quota_row(session, volume_id)
+    if row is None:
+        return
+    project_id, size, _type_name = row
+    old_name = quota_api.volume_type_name(session, old_type_id)
+    new_name = quota_api.volume_type_name(session, new_type_id)
+    if old_name == new_name:
+        return
+    if old_name:
+        release(project_id, {"volumes_" + old_name: 1, "gigabytes_" + old_name: size},
+                session=session)
+    if new_name:
+        reserve(project_id, {"volumes_" + new_name: 1, "gigabytes_" + new_name: size},
+                session=session, force=True)
 
 
 def on_operation_failed(session, volume, from_status, to_status):

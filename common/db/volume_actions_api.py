@@ -334,6 +334,10 @@ def volume_end_move(volume_id, from_status, values, session):
         .execution_options(synchronize_session=False)).rowcount == 1
     if done:
         db.worker_release("volume", volume_id, session=session)
+        if "volume_type_id" in values and values["volume_type_id"] != volume.volume_type_id:
+            # a retype: the per-type usage follows the type, in this transaction
+            quota.on_type_change(session, volume_id, volume.volume_type_id,
+                                 values["volume_type_id"])
     return done
 
 
