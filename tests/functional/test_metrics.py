@@ -149,3 +149,54 @@ def test_openmetrics_when_asked(stack):
     families = {f.name: f for f in openmetrics_parser.text_string_to_metric_families(resp.text)}
     assert families["lamina_pool_capacity_total_gb"].samples
     assert resp.text.endswith("# EOF\n")
+
+
+def sample(families, name, **labels):
+    """The value of the sample `name` with exactly these labels (0 when not there yet: the
+    process's counters are shared by every stack this test process ran)."""
+    for family in families.values():
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return s.value
+    return 0.0
+
+
+def test_process_counters_scheduler_flows_rpc(stack):
+    """The counters of this process (common/metrics.py) on the API's scrape, as lamina-aio
+    shows them: the scheduler's decisions and rejections by filter, flow failures by task and
+    RPC latency by topic and method."""
+    before = scrape(stack)
+    resp = stack.request("POST", "/types", {"volume_type": {
+        "name": "nowhere", "extra_specs": {"volume_backend_name": "nowhere"}}})
+    assert resp.status_code == 200, resp.text
+    refused = stack.create_volume(size=1, volume_type="nowhere")
+    assert stack.wait_volume(refused["id"], ("error", "available"))["status"] == "error"
+    stack.wait_volume(stack.create_volume(size=1)["id"], ("available",))
+    stack.override("fail_points", ["create_volume.create_storage"], group="debug")
+    failed = stack.create_volume(size=1)
+    assert stack.wait_volume(failed["id"], ("error", "available"))["status"] == "error"
+    stack.override("fail_points", [], group="debug")
+
+    after = scrape(stack)
+
+    def grew(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert after["lamina_scheduler_decisions"].type == "counter"
+    assert grew("lamina_scheduler_decisions_total", result="no_valid_backend") == 1
+    assert grew("lamina_scheduler_decisions_total", result="placed") == 2
+    assert grew("lamina_scheduler_rejections_total", filter="CapabilitiesFilter") == 1
+    assert grew("lamina_scheduler_rejections_total", filter="CapacityFilter") == 0
+    assert grew("lamina_flow_failures_total", flow="create_volume", task="create_storage") == 1
+    assert grew("lamina_flow_failures_total", flow="create_volume",
+                task="check_still_creating") == 0
+    assert grew("lamina_flow_runs_total", flow="create_volume", result="failed") == 1
+    assert grew("lamina_flow_runs_total", flow="create_volume", result="succeeded") == 1
+
+    assert after["lamina_rpc_client_duration_seconds"].type == "histogram"
+    # the API's casts to the scheduler (3 creates), the scheduler's to the volume service (2)
+    for topic, casts in (("lamina-scheduler", 3), ("lamina-volume", 2)):
+        labels = {"topic": topic, "method": "create_volume", "kind": "cast"}
+        assert grew("lamina_rpc_client_duration_seconds_count", **labels) == casts, topic
+        assert grew("lamina_rpc_client_duration_seconds_bucket", le="+Inf", **labels) == casts
+        assert grew("lamina_rpc_client_duration_seconds_sum", **labels) > 0
