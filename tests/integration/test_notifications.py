@@ -1,13 +1,16 @@
 """Notifications as Cinder emits them (common/notifications.py), read back from RabbitMQ.
 
-One deployed cluster (api, scheduler, two volume services on MariaDB and a fresh vhost):
-`node1` has `[oslo_messaging_notifications] driver = messagingv2`, `node2` keeps the default
-(no driver). An oslo.messaging notification listener in the test, on the cluster's vhost and
-topic `notifications`, reads what they send: create, extend (resize) and delete of a volume
-on node1 as start/end pairs in order with Cinder's payload keys, a snapshot's create and
-delete pairs, and nothing at all about a volume on node2."""
+One deployed cluster (api, scheduler, three volume services, a backup service beside
+node1's, on MariaDB and a fresh vhost) with `[oslo_messaging_notifications] driver = messagingv2`,
+except `node2`, whose config has that section empty (the default: no driver). An
+oslo.messaging notification listener in the test, on the cluster's vhost and topic
+`notifications`, reads what they send: create, extend (resize) and delete of a volume on
+node1 as start/end pairs in order with Cinder's payload keys, nothing at all about a volume on
+node2, a snapshot's create and delete pairs, a failed create's start and error (node3 fails
+every create), a backup's create, restore and delete pairs."""
 
 import queue
+import signal
 import time
 
 import oslo_messaging as messaging
@@ -23,6 +26,9 @@ VOLUME_KEYS = {"tenant_id", "host", "user_id", "availability_zone", "volume_id",
                "volume_type", "display_name", "launched_at", "created_at", "status",
                "snapshot_id", "size", "replication_status", "replication_extended_status",
                "replication_driver_data", "metadata", "volume_attachment"}
+BACKUP_KEYS = {"tenant_id", "user_id", "availability_zone", "backup_id", "host", "display_name",
+               "created_at", "status", "volume_id", "size", "service_metadata", "service",
+               "fail_reason"}
 SNAPSHOT_KEYS = {"tenant_id", "user_id", "availability_zone", "snapshot_id", "display_name",
                  "volume_id", "volume_size", "created_at", "status", "deleted", "metadata"}
 
@@ -48,12 +54,18 @@ class Collector:
 
 @pytest.fixture(scope="module")
 def notifying(tmp_path_factory):
-    c = cluster.Cluster(tmp_path_factory.mktemp("notifications"), db_kind="mysql",
-                        volume_hosts={"node1": {"volume_backend_name": "loud",
-                                                "conf_sections": NOTIFYING},
-                                      "node2": {"volume_backend_name": "quiet"}})
+    c = cluster.Cluster(
+        tmp_path_factory.mktemp("notifications"), db_kind="mysql", conf_sections=NOTIFYING,
+        volume_hosts={"node1": {"volume_backend_name": "loud"},
+                      # the section empty: oslo.messaging's defaults, no driver
+                      "node2": {"volume_backend_name": "quiet",
+                                "conf_sections": {"oslo_messaging_notifications": {}}},
+                      "node3": {"volume_backend_name": "broken", "conf_sections": {
+                          "debug": {"fail_points": "create_volume.create_storage"}}}})
     try:
         c.start()
+        c.start_backup("node1")  # the one backup service the backup test needs
+        c.wait_services("lamina-backup", 1)
     except Exception:
         print(c.logs())
         c.stop()
@@ -62,12 +74,14 @@ def notifying(tmp_path_factory):
     conf([], project="lamina-test-listener")
     transport = messaging.get_notification_transport(
         conf, url="rabbit://guest:guest@%s/%s" % (cluster.RABBIT, c.vhost))
+    # the exchange and queues as the services declare them (common/rpc.py: durable)
+    conf.set_override("amqp_durable_queues", True, group="oslo_messaging_rabbit")
     collector = Collector()
     listener = messaging.get_notification_listener(
         transport, [messaging.Target(topic="notifications")], [collector],
         executor="threading")
     listener.start()
-    for name in ("loud", "quiet"):
+    for name in ("loud", "quiet", "broken"):
         resp = c.request("POST", "/types", {"volume_type": {
             "name": name, "extra_specs": {"volume_backend_name": name}}})
         assert resp.status_code == 200, resp.text
@@ -76,6 +90,9 @@ def notifying(tmp_path_factory):
     listener.stop()
     listener.wait()
     transport.cleanup()
+    for proc in c.procs.values():  # all at once: stop() then only waits for each
+        if proc.popen is not None and proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGTERM)
     c.stop()
 
 
@@ -150,8 +167,7 @@ def test_nothing_emitted_without_a_driver_then_volume_pairs_in_order(notifying):
     # node2's volume was gone before node1's began: had node2 sent anything, it would have
     # arrived before these
     assert not [n for n in c.collector.everything if n[3].get("volume_id") == quiet]
-    assert {n[1].split(".", 1)[1] for n in c.collector.everything} == {
-        c.host("node1") + "@file"}
+    assert not [n for n in c.collector.everything if c.host("node2") in n[1]]
 
 
 def test_snapshot_create_and_delete_pairs(notifying):
@@ -178,5 +194,56 @@ def test_snapshot_create_and_delete_pairs(notifying):
         assert (payload["volume_id"], payload["volume_size"]) == (volume_id, 1)
     assert [p["status"] for _, _, _, p in seen] == ["creating", "available", "deleting",
                                                     "deleted"]
+    assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
+    wait_volume(c, volume_id, "deleted")
+
+
+def test_failed_create_sends_start_then_error(notifying):
+    c = notifying
+    resp = c.request("POST", "/volumes", {"volume": {"size": 1, "volume_type": "broken"}})
+    assert resp.status_code == 202, resp.text
+    volume_id = resp.json()["volume"]["id"]
+    wait_volume(c, volume_id, "error")
+    seen = [next_about(c, "volume_id", volume_id) for _ in range(2)]
+    assert [(priority, event) for priority, _, event, _ in seen] == [
+        ("INFO", "volume.create.start"), ("ERROR", "volume.create.error")]
+    assert seen[1][1] == "volume.%s@file" % c.host("node3")
+    assert VOLUME_KEYS <= set(seen[1][3])
+    assert seen[1][3]["status"] == "error"
+    assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
+    wait_volume(c, volume_id, "deleted")
+
+
+def backup_status(c, backup_id):
+    resp = c.request("GET", "/backups/" + backup_id)
+    return "deleted" if resp.status_code == 404 else resp.json()["backup"]["status"]
+
+
+def test_backup_create_restore_delete_pairs(notifying):
+    c = notifying
+    volume_id = create_volume(c, "loud")
+    resp = c.request("POST", "/backups", {"backup": {"volume_id": volume_id,
+                                                     "name": "n-backup"}})
+    assert resp.status_code == 202, resp.text
+    backup_id = resp.json()["backup"]["id"]
+    scenarios.wait_for(lambda: backup_status(c, backup_id) == "available", timeout=60)
+    resp = c.request("POST", "/backups/%s/restore" % backup_id,
+                     {"restore": {"volume_id": volume_id}})
+    assert resp.status_code == 202, resp.text
+    scenarios.wait_for(lambda: backup_status(c, backup_id) == "available" and
+                       volume_status(c, volume_id) == "available", timeout=60)
+    assert c.request("DELETE", "/backups/" + backup_id).status_code == 202
+    scenarios.wait_for(lambda: backup_status(c, backup_id) == "deleted", timeout=60)
+
+    seen = [next_about(c, "backup_id", backup_id) for _ in range(6)]
+    assert [event for _, _, event, _ in seen] == [
+        "backup.create.start", "backup.create.end", "backup.restore.start",
+        "backup.restore.end", "backup.delete.start", "backup.delete.end"]
+    assert {publisher for _, publisher, _, _ in seen} == {"backup." + c.host("node1")}
+    for _, _, event, payload in seen:
+        assert BACKUP_KEYS <= set(payload), (event, sorted(payload))
+        assert (payload["volume_id"], payload["size"]) == (volume_id, 1)
+    assert seen[1][3]["status"] == "available"
+    assert seen[5][3]["status"] == "deleted"
     assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
     wait_volume(c, volume_id, "deleted")
