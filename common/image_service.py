@@ -238,6 +238,16 @@ def show(ctx, image_id):
         resp.close()
 
 
+def locations(image):
+    """The URLs where the image service keeps the image's data, as its record (show's dict)
+    tells them: ``direct_url`` (Glance's show_image_direct_url; its first location, e.g.
+    rbd://<fsid>/<pool>/<image>/snap in an rbd store), then each of ``locations`` (Glance's
+    show_multiple_locations). Empty when Glance shows neither."""
+    urls = [image.get("direct_url")]
+    urls += [loc.get("url") for loc in image.get("locations") or () if isinstance(loc, dict)]
+    return list(dict.fromkeys(url for url in urls if isinstance(url, str) and url))
+
+
 def _expected_hash(image):
     algo, value = image.get("os_hash_algo"), image.get("os_hash_value")
     if algo and value:

@@ -154,9 +154,12 @@ def setup(pg_num, user, user_keyring, *pools):
         if "rbd" not in pool["application_metadata"]:
             with r.open_ioctx(name) as ioctx:      # = `rbd pool init NAME`
                 rbd.RBD().pool_init(ioctx, False)
-    # cephx user for Lamina, as the Ceph docs suggest for Cinder (mgr caps for rbd's mgr tasks)
+    # cephx user for Lamina, as the Ceph docs suggest for Cinder (mgr caps for rbd's mgr tasks;
+    # read-only on Glance's pool `images`, made by deploy/glance/glance-aio.sh, whose images
+    # a volume is cloned from: it writes the same caps string)
     pool_caps = ", ".join(f"profile rbd pool={p}" for p in pools)
-    caps = ["mon", "profile rbd", "osd", pool_caps, "mgr", pool_caps]
+    caps = ["mon", "profile rbd", "osd", pool_caps + ", profile rbd-read-only pool=images",
+            "mgr", pool_caps]
     entity = f"client.{user}"
     try:
         mon(r, "auth get-or-create", fmt=None, entity=entity, caps=caps)
@@ -338,7 +341,7 @@ print_info() {
     fsid=$(sed -n 's/^fsid = //p' "$CONF")
     echo "conf:           $CONF"
     echo "admin keyring:  $ADMIN_KEYRING"
-    echo "$CLIENT keyring: $CLIENT_KEYRING   (client.$CLIENT: profile rbd on ${POOLS[*]})"
+    echo "$CLIENT keyring: $CLIENT_KEYRING   (client.$CLIENT: profile rbd on ${POOLS[*]}, read-only on images)"
     echo "fsid:           $fsid"
 }
 

@@ -492,3 +492,76 @@ def test_upload_to_image_round_trip(cloud, backend, disk_format, tmp_path):
     assert _sha(got[:len(data)]) == _sha(data)
     assert got[len(data):].count(0) == len(got) - len(data)
     cloud.delete(volume["id"])
+
+
+def _glance_request(cloud, method, path, **kwargs):
+    return cloud.alice.session.request(
+        path, method, endpoint_filter={"service_type": "image", "interface": "public",
+                                       "region_name": cloud.ks["LAMINA_KS_REGION"]},
+        raise_exc=False, **kwargs)
+
+
+def test_rbd_volume_from_an_image_of_glances_rbd_store_is_its_clone(cloud):
+    """An image kept in Glance's `ceph` store (the pool `images` of the same cluster): the
+    rbd volume is a copy-on-write clone of the image's snapshot, nothing downloaded or
+    cached; the file back end downloads the same image. Children rule (no flatten): Glance
+    refuses to delete the image while the clone lives, and deletes it once it is gone."""
+    facts = test_glance.glance_facts()
+    store, fsid = facts.get("LAMINA_GLANCE_RBD_STORE"), facts.get("LAMINA_GLANCE_RBD_FSID")
+    if not store:
+        test_glance.unavailable("Glance runs without its ceph store (glance-aio.sh start: "
+                                "see its warning)")
+    pool = facts["LAMINA_GLANCE_RBD_POOL"]
+    data = pattern(24 * MiB, b"glance-rbd-store")
+    resp = _glance_request(cloud, "POST", "/v2/images", json={
+        "name": "lamina-imgvol-rbd-%s" % uuid.uuid4().hex[:8], "disk_format": "raw",
+        "container_format": "bare", "visibility": "private", "lamina_purpose": "clone"})
+    assert resp.status_code == 201, resp.text
+    image_id = resp.json()["id"]
+    cloud.images.append(image_id)
+    resp = _glance_request(cloud, "PUT", "/v2/images/%s/file" % image_id, data=data, headers={
+        "Content-Type": "application/octet-stream", "X-Image-Meta-Store": store})
+    assert resp.status_code == 204, resp.text
+    image = _glance_request(cloud, "GET", "/v2/images/" + image_id).json()
+    assert (image["status"], image["stores"]) == ("active", store), image
+    assert image["direct_url"] == "rbd://%s/%s/%s/snap" % (fsid, pool, image_id)
+
+    started = time.monotonic()
+    volume = cloud.wait(cloud.create(image_id, "imgceph", size=2)["id"])
+    clone_seconds = time.monotonic() - started
+    assert volume["status"] == "available", cloud.messages(volume["id"])
+    assert volume["bootable"] == "true" and volume["size"] == 2
+    meta = volume["volume_image_metadata"]
+    assert (meta["image_id"], meta["checksum"], meta["disk_format"]) == (
+        image_id, image["checksum"], "raw")
+    assert meta["lamina_purpose"] == "clone"
+    info = ceph.rbd_info("volume-%s" % volume["id"])
+    assert info["size"] == 2 * GiB
+    assert (info["parent"]["pool"], info["parent"]["image"], info["parent"]["snapshot"]) == (
+        pool, image_id, "snap"), info
+    assert_holds(cloud, volume, "imgceph", data)
+    assert not cloud.cache_entries(image_id), "a clone of Glance's image is not cached"
+    log = open(cloud.deployment.procs["rbd"].log).read()
+    assert "Volume %s made from image %s by a clone of %s" % (
+        volume["id"], image_id, image["direct_url"]) in log
+
+    # the file back end cannot clone it: the download path, through the cache
+    on_file = cloud.wait(cloud.create(image_id, "imgfile")["id"])
+    assert on_file["status"] == "available", cloud.messages(on_file["id"])
+    assert on_file["volume_image_metadata"]["image_id"] == image_id
+    assert_holds(cloud, on_file, "imgfile", data)
+    assert [e.status for e in cloud.cache_entries(image_id)] == ["available"]
+    cloud.delete(on_file["id"])
+
+    # the clone keeps Glance's snapshot busy: the image stays, whole, until the volume goes
+    resp = _glance_request(cloud, "DELETE", "/v2/images/" + image_id)
+    assert resp.status_code == 409, resp.text
+    assert _glance_request(cloud, "GET", "/v2/images/" + image_id).json()["status"] == "active"
+    assert_holds(cloud, volume, "imgceph", data)
+    cloud.delete(volume["id"])
+    assert "volume-%s" % volume["id"] not in ceph.rbd_ls()
+    resp = _glance_request(cloud, "DELETE", "/v2/images/" + image_id)
+    assert resp.status_code == 204, resp.text
+    assert image_id not in ceph.rbd_ls(pool)
+    print("\nimgceph: 24 MiB raw image of Glance's rbd store -> volume (clone) %.2f s"
+          % clone_seconds)

@@ -90,6 +90,17 @@ class VolumeDriver(abc.ABC):
         """Put the snapshot's data back into the volume; the volume keeps its size."""
         raise self._unsupported("reverting to a snapshot")
 
+    def clone_image(self, volume, image_location, image_meta):
+        """Make the (new) volume's storage, at volume.size GiB, straight from where the image
+        service keeps the image's data (image_location: a URL of the image's direct_url or
+        locations, e.g. rbd://fsid/pool/image/snap), without downloading it. image_meta: the
+        image's record (common/image_service.show). Returns the model update (a dict, maybe
+        empty) when it made the storage, None when it cannot use this location (another
+        store, another cluster, a format it cannot clone, no access): the create flow then
+        tries the next location, the image-volume cache and the download. A failure part
+        way leaves nothing behind. Here: never."""
+        return None
+
     # --- attachments (issue 10) ----------------------------------------------------------------
     # The attach flow (volume_worker/flows/attach_volume.py) calls these; a driver without
     # them refuses clearly and the flow's revert runs.

@@ -8,11 +8,17 @@ volume service reports the pool down instead of hanging.
 
 A backup reads the image at its own image snapshot `backup.<backup id>` (not a Lamina
 snapshot: never listed as one), kept afterwards as the diff base of the next incremental and
-removed once no live backup names it."""
+removed once no live backup names it.
+
+A volume from an image that Glance keeps in its rbd store in this same cluster (the image's
+direct_url or locations: rbd://<fsid>/<pool>/<image>/<snap>) is a copy-on-write clone of that
+snapshot (clone_image), as Cinder's RBD driver makes it; rbd_user needs read access to
+Glance's pool (`profile rbd-read-only pool=images`)."""
 
 import json
 import logging
 import threading
+import urllib.parse
 
 from oslo_config import cfg
 
@@ -352,6 +358,112 @@ class RBDDriver(base.VolumeDriver):
                     source.remove_snap(temp_snap)
         LOG.info("Created volume %s as a copy of volume %s", volume.id, source_volume.id)
         return update
+
+    # --- volumes from images in Glance's rbd store ----------------------------------------------
+
+    @staticmethod
+    def parse_rbd_location(location):
+        """(fsid, pool, image, snapshot) of rbd://fsid/pool/image/snap, the parts URL-quoted as
+        Glance's rbd store writes them; None for any other location."""
+        prefix = "rbd://"
+        if not isinstance(location, str) or not location.startswith(prefix):
+            return None
+        parts = [urllib.parse.unquote(part) for part in location[len(prefix):].split("/")]
+        if len(parts) != 4 or not all(parts):
+            return None
+        return tuple(parts)
+
+    def _cluster_facts(self, pool):
+        """(this cluster's fsid, whether `pool` exists in it)."""
+        rados, _rbd = _import_bindings()
+        client = self._borrow()
+        try:
+            return client.get_fsid(), client.pool_exists(pool)
+        except rados.Error as exc:
+            self._drop_connection(client)
+            raise exception.DriverError(reason="Ceph: %s" % exc)
+        finally:
+            self._give_back(client)
+
+    def clone_image(self, volume, image_location, image_meta):
+        """A copy-on-write clone of the image's snapshot in Glance's rbd store (what Cinder's
+        RBD driver does), when the location is one of this cluster's, the image is raw, its
+        snapshot is protected, readable by rbd_user and fits in the volume. The clone is
+        resized to the volume's size and, past rbd_max_clone_depth (the Glance image counts
+        as one level), flattened, as any clone of this driver. Unflattened, the volume keeps
+        Glance's snapshot busy: Glance refuses to delete the image (409) until the volume
+        is deleted (or flattened: a snapshot of it cloned deep enough, a migration)."""
+        spec = self.parse_rbd_location(image_location)
+        if spec is None:
+            return None  # another store's location
+        fsid, parent_pool, parent_name, snap_name = spec
+        image_id = image_meta.get("id")
+        if image_meta.get("disk_format") != "raw":
+            LOG.info("Image %s is %s, not raw: not cloned from %s", image_id,
+                     image_meta.get("disk_format"), image_location)
+            return None
+        this_fsid, pool_exists = self._cluster_facts(parent_pool)
+        if fsid != this_fsid:
+            LOG.info("Image %s lives in Ceph cluster %s, this back end in %s: not cloned",
+                     image_id, fsid, this_fsid)
+            return None
+        if not pool_exists:
+            LOG.info("Image %s: pool %s does not exist in this cluster: not cloned",
+                     image_id, parent_pool)
+            return None
+        with self._ioctx(parent_pool) as parent_ioctx, \
+                self._ioctx(self._pool_of(volume)) as ioctx:
+            update = self._clone_parent(parent_ioctx, ioctx, parent_name, snap_name, volume,
+                                        image_id)
+        if update is not None:
+            LOG.info("Created volume %s from image %s as an RBD clone of %s/%s@%s", volume.id,
+                     image_id, parent_pool, parent_name, snap_name)
+        return update
+
+    def _clone_parent(self, parent_ioctx, ioctx, parent_name, snap_name, volume, image_id):
+        _rados, rbd = _import_bindings()
+        where = "%s/%s@%s" % (parent_ioctx.get_pool_name(), parent_name, snap_name)
+        try:
+            with rbd.Image(parent_ioctx, parent_name, snapshot=snap_name,
+                           read_only=True) as parent:
+                parent_size = parent.size()
+                protected = parent.is_protected_snap(snap_name)
+                depth = 1 + self._clone_depth(parent_ioctx, parent)
+        except (rbd.ImageNotFound, rbd.PermissionError) as exc:
+            # gone, or rbd_user may not read the image service's pool (its caps)
+            LOG.warning("Image %s: cannot open %s as cephx user %s (%s): not cloned",
+                        image_id, where, self.configuration.rbd_user, exc)
+            return None
+        if not protected:
+            LOG.info("Image %s: snapshot %s is not protected: not cloned", image_id, where)
+            return None
+        if parent_size > volume.size * GiB:
+            LOG.info("Image %s: %s holds %d bytes, more than volume %s's %d GiB: not cloned",
+                     image_id, where, parent_size, volume.id, volume.size)
+            return None
+        name = self.image_name(volume)
+        try:
+            # the clone's object size and striping are the parent's (Glance's chunk size)
+            rbd.RBD().clone(parent_ioctx, parent_name, snap_name, ioctx, name,
+                            features=rbd.RBD_FEATURE_LAYERING)
+        except rbd.ImageExists:
+            raise exception.DriverError(reason="RBD image %s already exists" % name)
+        except rbd.PermissionError as exc:
+            LOG.warning("Image %s: cephx user %s may not clone %s (%s): not cloned", image_id,
+                        self.configuration.rbd_user, where, exc)
+            return None
+        try:
+            with rbd.Image(ioctx, name) as image:
+                if image.size() < volume.size * GiB:
+                    image.resize(volume.size * GiB)
+                if depth > self.configuration.rbd_max_clone_depth:
+                    LOG.info("Flattening %s (clone depth %d, rbd_max_clone_depth %d)", name,
+                             depth, self.configuration.rbd_max_clone_depth)
+                    image.flatten()
+        except Exception:
+            rbd.RBD().remove(ioctx, name)
+            raise
+        return {"provider_location": "rbd:%s/%s" % (self._pool_of(volume), name)}
 
     def revert_to_snapshot(self, volume, snapshot):
         _rados, rbd = _import_bindings()

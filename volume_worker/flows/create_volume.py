@@ -7,12 +7,16 @@ Tasks, in order (each has a revert):
                         service with the user's token (still there, still active); revert:
                         nothing to undo
   create_storage        the driver makes the storage (empty, or from the snapshot or source
-                        volume the row names, or for an image a clone of the back end's
-                        cached copy of it: volume_worker/image_cache.py); revert: the driver
-                        removes it
-  write_image_data      only for an image not found in the cache: its data written into the
-                        storage (volume_worker/image_data.py: raw streamed, other formats
-                        converted), then a copy kept in the cache when the back end has one;
+                        volume the row names; for an image, in this order: a clone of the
+                        image's data where the image service keeps it, when the driver can
+                        use one of its locations (driver.clone_image: rbd, an image of
+                        Glance's rbd store in the same cluster), a clone of the back end's
+                        cached copy of it (volume_worker/image_cache.py), or empty storage
+                        the next task writes); revert: the driver removes it
+  write_image_data      only for an image neither cloned nor found in the cache: its data
+                        written into the storage (volume_worker/image_data.py: raw streamed,
+                        other formats converted), then a copy kept in the cache when the
+                        back end has one;
                         revert: nothing of its own (create_storage's revert removes the
                         storage, the cached copy is the cache's)
   mark_available        `creating` -> `available` and release the workers row (one
@@ -109,11 +113,23 @@ class CreateStorage(task.Task):
     def execute(self, volume, image):
         fault.check(FLOW + ".create_storage")
         if image is not None:
+            cloned = self._clone_image(volume, image)
+            if cloned is not None:
+                return cloned, True
             cached = self.cache.clone(volume, image)
             if cached is not None:
                 return cached, True
             return self.driver.create_volume(volume) or {}, False
         return self._create(volume), False
+
+    def _clone_image(self, volume, image):
+        for location in image_service.locations(image):
+            update = self.driver.clone_image(volume, location, image)
+            if update is not None:
+                LOG.info("Volume %s made from image %s by a clone of %s", volume.id,
+                         image["id"], location)
+                return update
+        return None
 
     def _create(self, volume):
         if volume.snapshot_id:
