@@ -57,7 +57,7 @@ FLOW_EVENTS = {
 }
 
 
-def _register_oslo_notification_opts():
+def register_opts():
     """oslo.messaging registers its [oslo_messaging_notifications] options only when a
     notification transport or Notifier is made; reading `driver` first needs them."""
     from oslo_messaging import opts as messaging_opts
@@ -73,7 +73,7 @@ def get_notifier():
     global _notifier, _built
     with _lock:
         if not _built:
-            _register_oslo_notification_opts()
+            register_opts()
             drivers = [d for d in CONF.oslo_messaging_notifications.driver if d != "noop"]
             if drivers:
                 _notifier = messaging.Notifier(rpc.get_notification_transport(),

@@ -1,13 +1,14 @@
 """Notifications as Cinder emits them (common/notifications.py), read back from RabbitMQ.
 
-One deployed cluster (api, scheduler, three volume services, a backup service beside
-node1's, on MariaDB and a fresh vhost) with `[oslo_messaging_notifications] driver = messagingv2`,
-except `node2`, whose config has that section empty (the default: no driver). An
-oslo.messaging notification listener in the test, on the cluster's vhost and topic
+One deployed cluster (api, scheduler, four volume services, a backup service beside
+node1's, on MariaDB and a fresh vhost) with `[oslo_messaging_notifications] driver =
+messagingv2`, except `node2`, whose config has that section empty (the default: no driver).
+An oslo.messaging notification listener in the test, on the cluster's vhost and topic
 `notifications`, reads what they send: create, extend (resize) and delete of a volume on
-node1 as start/end pairs in order with Cinder's payload keys, nothing at all about a volume on
-node2, a snapshot's create and delete pairs, a failed create's start and error (node3 fails
-every create), a backup's create, restore and delete pairs."""
+node1 as start/end pairs in order with Cinder's payload keys; nothing at all about a volume
+on node2; a snapshot's create and delete pairs; a failed create's start and error (node3
+fails every create); a backup's create, restore and delete pairs. node4's notifications go
+to a broker that is not there: they are lost (and logged), and no operation fails."""
 
 import queue
 import signal
@@ -61,7 +62,11 @@ def notifying(tmp_path_factory):
                       "node2": {"volume_backend_name": "quiet",
                                 "conf_sections": {"oslo_messaging_notifications": {}}},
                       "node3": {"volume_backend_name": "broken", "conf_sections": {
-                          "debug": {"fail_points": "create_volume.create_storage"}}}})
+                          "debug": {"fail_points": "create_volume.create_storage"}}},
+                      "node4": {"volume_backend_name": "unheard", "conf_sections": {
+                          "oslo_messaging_notifications": dict(
+                              NOTIFYING["oslo_messaging_notifications"], retry="0",
+                              transport_url="rabbit://guest:guest@127.0.0.1:1/")}}})
     try:
         c.start()
         c.start_backup("node1")  # the one backup service the backup test needs
@@ -81,7 +86,7 @@ def notifying(tmp_path_factory):
         transport, [messaging.Target(topic="notifications")], [collector],
         executor="threading")
     listener.start()
-    for name in ("loud", "quiet", "broken"):
+    for name in ("loud", "quiet", "broken", "unheard"):
         resp = c.request("POST", "/types", {"volume_type": {
             "name": name, "extra_specs": {"volume_backend_name": name}}})
         assert resp.status_code == 200, resp.text
@@ -247,3 +252,17 @@ def test_backup_create_restore_delete_pairs(notifying):
     assert seen[5][3]["status"] == "deleted"
     assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
     wait_volume(c, volume_id, "deleted")
+
+
+def test_unreachable_notification_broker_fails_no_operation(notifying):
+    """node4's notifications go to their own transport_url, a port nobody listens on, with
+    no retry: every send fails and is logged, and the volume's create and delete still end
+    as they should."""
+    c = notifying
+    volume_id = create_volume(c, "unheard")
+    assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
+    wait_volume(c, volume_id, "deleted")
+    with open(c.procs["node4"].log) as f:
+        log = f.read()
+    assert log.count("Could not send notification") >= 4, cluster.tail(c.procs["node4"].log)
+    assert not [n for n in c.collector.everything if n[3].get("volume_id") == volume_id]
