@@ -34,6 +34,7 @@ from api.routes import (
     volume_actions,
     volume_encryption,
     volumes,
+    workers,
 )
 from api.snapshot_requests import SnapshotRequests
 from api.volume_requests import VolumeRequests
@@ -45,7 +46,7 @@ RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, se
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
                        transfers.bp, hosts.bp, availability_zones.bp, extensions.bp,
                        clusters.bp, group_types.bp, groups.bp, group_snapshots.bp,
-                       attachments.bp, backups.bp)
+                       attachments.bp, backups.bp, workers.bp)
 
 
 def _fault(code, fault, message):

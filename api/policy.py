@@ -282,6 +282,9 @@ _RULES = [
         [("GET", "/clusters"), ("GET", "/clusters/detail")]),
     _op("clusters:get", ADMIN_API, "Show cluster.", [("GET", "/clusters/{cluster_id}")]),
     _op("clusters:update", ADMIN_API, "Update cluster.", [("PUT", "/clusters/{cluster_id}")]),
+    _op("workers:cleanup", ADMIN_API, "Clean up the operations of volume services (end a "
+        "dead one's, taken over by a live service of the same back end).",
+        [("POST", "/workers/cleanup")]),
     _op("scheduler_extension:scheduler_stats:get_pools", ADMIN_API, "List pools.",
         [("GET", "/scheduler-stats/get_pools")]),
     _op("message:get_all", READER, "List messages.", [("GET", "/messages")]),

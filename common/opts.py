@@ -12,7 +12,7 @@ def list_opts():
     from backup_worker.chunkstore import base as chunkstore_base
     from backup_worker.chunkstore import posix as chunkstore_posix
     from backup_worker.chunkstore import rados as chunkstore_rados
-    from common import fault, image_convert, image_service, quota, rpc, service
+    from common import control, fault, image_convert, image_service, quota, rpc, service
     from common import metrics as process_metrics
     from common.db import api as db_api
     from common.db import backups_api, session
@@ -31,7 +31,7 @@ def list_opts():
             scheduler_manager.scheduler_opts, weighers.weigher_opts,
             volume_manager.volume_manager_opts, volume_service.volume_service_opts,
             quota.quota_opts, db_api.message_opts, image_convert.image_convert_opts,
-            volume_actions.upload_image_opts, metrics.metrics_opts)),
+            volume_actions.upload_image_opts, metrics.metrics_opts, control.control_opts)),
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),

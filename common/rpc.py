@@ -30,6 +30,18 @@ def use_transport_url(url):
     _url_override = url
 
 
+_relay = None
+
+
+def use_relay(factory):
+    """Send this process's RPC through factory(target, version_cap), a client with
+    oslo.messaging's prepare/call/cast, instead of a transport: `lamina-manage --aio-dir`
+    reaches the embedded service's in-process transport through its control socket
+    (common/control.py)."""
+    global _relay
+    _relay = factory
+
+
 class ContextSerializer(messaging.NoOpSerializer):
     """Sends the request context as a dict and rebuilds it (and its thread store) on receipt,
     so log lines on the far side carry the caller's request id."""
@@ -104,6 +116,8 @@ class TimedClient:
 def get_client(topic, version, cap_name, server=None, fanout=False):
     target = messaging.Target(topic=topic, version=version, server=server, fanout=fanout)
     cap = getattr(CONF.upgrade_levels, cap_name, None)
+    if _relay is not None:
+        return _relay(target, cap)
     return TimedClient(messaging.get_rpc_client(get_transport(), target, version_cap=cap,
                                                 serializer=ContextSerializer()), topic)
 

@@ -104,12 +104,15 @@ class Service:
                              CONF.storage_availability_zone, self.rpc_version)
 
     def start(self):
-        from common import rpc  # imported late: transport options are registered on first use
+        # imported late: transport options are registered on first use
+        from common import control, rpc
 
         self.heartbeat()
         # Clean up before taking new work, so a request in the queue never races the cleanup.
         self.manager.init_host()
-        self._server = rpc.get_server(self.topic, self.host, [self.manager])
+        # The control endpoint (operators' status and log levels) in its own namespace.
+        self._server = rpc.get_server(self.topic, self.host,
+                                      [self.manager, control.ControlEndpoint(self)])
         self._server.start()
         self.add_periodic("heartbeat", CONF.report_interval, self.heartbeat,
                           CONF.report_interval)

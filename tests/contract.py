@@ -214,6 +214,27 @@ ROUTES = [
     ("PUT", "/os-services/disable-log-reason", None, "services.disable_log_reason"),
     ("PUT", "/os-services/freeze", None, "services.freeze_host"),
     ("PUT", "/os-services/thaw", None, "services.thaw_host"),
+    # 3.32 log levels and 3.24 workers cleanup: no Tempest schema; Cinder's API reference
+    # ("Log levels", "Workers")
+    ("PUT", "/os-services/set-log", None, {"status_code": [202]}),
+    ("PUT", "/os-services/get-log", None, {"status_code": [200], "response_body": {
+        "type": "object", "additionalProperties": False, "required": ["log_levels"],
+        "properties": {"log_levels": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["binary", "host", "levels"],
+            "properties": {"binary": {"type": "string"}, "host": {"type": "string"},
+                           "levels": {"type": "object",
+                                      "additionalProperties": {"type": "string"}}}}}}}}),
+    ("POST", "/workers/cleanup", None, {"status_code": [202], "response_body": {
+        "type": "object", "additionalProperties": False,
+        "required": ["cleaning", "unavailable"],
+        "properties": {key: {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["id", "host", "binary", "cluster_name"],
+            "properties": {"id": {"type": "integer"}, "host": {"type": "string"},
+                           "binary": {"type": "string"},
+                           "cluster_name": {"type": ["string", "null"]}}}}
+            for key in ("cleaning", "unavailable")}}}),
     ("GET", "/os-hosts", None, "hosts.list_hosts"),
     ("GET", "/os-hosts/ID", None, "hosts.show_host"),
     ("GET", "/capabilities/ID", None, "capabilities.show_backend_capabilities"),
@@ -331,7 +352,6 @@ NO_SCHEMA = [
     ("PUT", "/default-types/ID", "no Tempest schema"),
     ("DELETE", "/default-types/ID", "no Tempest schema"),
     ("GET", "/workers", "no Tempest schema"),
-    ("POST", "/workers/cleanup", "no Tempest schema"),
 ]
 
 FAULT = {

@@ -56,7 +56,7 @@ CONF.register_opts(volume_manager_opts)
 
 
 class VolumeManager:
-    target = messaging.Target(version="1.6")
+    target = messaging.Target(version="1.7")
 
     def __init__(self, host, driver):
         self.host = host  # host@backend
@@ -67,6 +67,8 @@ class VolumeManager:
         # Volumes with a flow queued or running here: the reaper leaves them alone.
         self._in_flight = set()
         self._in_flight_lock = threading.Lock()
+        # The pools as this service last reported them (control status, pool refresh).
+        self._pool_states = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -229,6 +231,12 @@ class VolumeManager:
                               "free_capacity_gb": 0, "backend_state": "down",
                               "volume_backend_name": pool.volume_backend_name})
         db.pools_report(self.host, pools, availability_zone=CONF.storage_availability_zone)
+        self._pool_states = [
+            {"pool": "%s#%s" % (self.host, p["pool_name"]),
+             "state": p.get("backend_state", "up"),
+             "total_capacity_gb": p.get("total_capacity_gb"),
+             "free_capacity_gb": p.get("free_capacity_gb"),
+             "reported_at": utcnow().isoformat()} for p in pools]
         try:
             self.scheduler_rpcapi.update_pool_capabilities(
                 lamina_context.get_admin_context(), self.host, pools)
@@ -236,6 +244,67 @@ class VolumeManager:
             # The report is in the database already; schedulers reload it periodically.
             # (No scheduler has declared the fanout exchange yet, or the broker is away.)
             LOG.warning("Could not tell the schedulers about %s's pools: %s", self.host, exc)
+
+    # --- operators: lamina-manage and the workers cleanup API -------------------------------
+
+    def control_status(self):
+        """What a volume service adds to its control status (common/control.py): the
+        operations this process has queued or running now, from its own memory (with the
+        workers row of each, when it has one), and its pools as last reported."""
+        with self._in_flight_lock:
+            running = sorted(self._in_flight)
+        owned = {w.resource_id: w for w in db.worker_get_all(host=self.host)}
+        in_flight = []
+        for resource_id in running:
+            worker = owned.get(resource_id)
+            in_flight.append({
+                "resource_id": resource_id,
+                "resource_type": worker.resource_type if worker else None,
+                "operation": worker.operation if worker else None,
+                "since": (worker.updated_at or worker.created_at).isoformat()
+                if worker else None})
+        return {"in_flight": in_flight, "pools": list(self._pool_states)}
+
+    def refresh_pools(self, ctxt):
+        """Report the pools now (they are reported every pool_report_interval anyway)."""
+        self.report_pools()
+        return list(self._pool_states)
+
+    def clean_up_operations(self, ctxt, of_host=None):
+        """End the operations the workers table gives of_host, as a service's start-up ends
+        its own interrupted ones (cleanup_interrupted): creates reverted, deletes finished,
+        the others back to a stable status. Of this service's own (of_host None or its
+        host), only those no flow here has queued or running and that are older than
+        service_down_time (a newer one's request may still be in the queue). Of another
+        (dead) host's, all: this service takes them over with its own driver, which reaches
+        that host's storage when the two run the same back end (volume_backend_name); else
+        what only that host's storage holds (an interrupted create's) stays there.
+        Returns the operations ended."""
+        of_host = of_host or self.host
+        own = of_host == self.host
+        # Of a dead host's operations, this service acts as that host (the flows check that
+        # the resource is on the host that runs them).
+        acting = self if own else VolumeManager(of_host, self.driver)
+        cutoff = utcnow() - datetime.timedelta(seconds=CONF.service_down_time)
+        ended = []
+        try:
+            for worker in db.worker_get_all(host=of_host):
+                if own:
+                    with self._in_flight_lock:
+                        busy = worker.resource_id in self._in_flight
+                    if busy or (worker.updated_at or worker.created_at) > cutoff:
+                        continue
+                LOG.warning("Ending the %s of %s %s owned by %s (operator cleanup)",
+                            worker.operation, worker.resource_type, worker.resource_id,
+                            of_host)
+                acting._clean_up(ctxt, worker)
+                ended.append({"resource_type": worker.resource_type,
+                              "resource_id": worker.resource_id,
+                              "operation": worker.operation})
+        finally:
+            if not own:
+                acting.pool.shutdown(wait=True)
+        return ended
 
     # --- RPC methods -------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ Version history:
        issue 11; docs/backups-design.md)
   1.5  copy_volume_to_image (os-volume_upload_image, issue 12)
   1.6  reimage_volume (os-reimage, 3.68, issue 12)
+  1.7  refresh_pools, clean_up_operations (operators: lamina-manage pool refresh and volume
+       cleanup, POST /workers/cleanup; issue 13)
 """
 
 from common import rpc
@@ -18,7 +20,7 @@ TOPIC = "lamina-volume"
 
 
 class VolumeAPI:
-    VERSION = "1.6"
+    VERSION = "1.7"
 
     def __init__(self):
         self._client = rpc.get_client(TOPIC, self.VERSION, "volume")
@@ -162,3 +164,21 @@ class VolumeAPI:
         with the user's token of ctxt (volume_worker/flows/upload_image.py)."""
         self._prepare(host, version="1.5").cast(ctxt, "copy_volume_to_image",
                                                 volume_id=volume_id, image_id=image_id)
+
+    # --- operators (1.7) -----------------------------------------------------------------------
+
+    def refresh_pools(self, ctxt, host, timeout=None):
+        """Synchronous: the service at host reports its pools now (to the database and the
+        schedulers); returns them as it reported them."""
+        return self._client.prepare(server=host.split("#")[0], version="1.7",
+                                    timeout=timeout).call(ctxt, "refresh_pools")
+
+    def clean_up_operations(self, ctxt, host, of_host, wait=True, timeout=None):
+        """The service at host ends the operations the workers table gives of_host (its own,
+        or a dead peer's it takes over), as at a service's start-up. With wait, returns the
+        operations ended; else a cast (the workers cleanup API answers at once)."""
+        cctxt = self._client.prepare(server=host.split("#")[0], version="1.7", timeout=timeout)
+        if not wait:
+            cctxt.cast(ctxt, "clean_up_operations", of_host=of_host)
+            return None
+        return cctxt.call(ctxt, "clean_up_operations", of_host=of_host)

@@ -4,16 +4,18 @@ import json
 import logging
 
 import flask
+from oslo_config import cfg
 
 from api import microversion, policy, schemas, views
 from api.routes import resource_filters
-from api.routes.helpers import as_bool, ctx, json_body, no_body, paging, reply
-from common import exception, service
+from api.routes.helpers import accepted, as_bool, ctx, json_body, no_body, paging, reply
+from common import control, exception, service
 from common.db import api as db
 from common.db import models
 from scheduler import rpcapi as scheduler_rpcapi
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
 
 bp = flask.Blueprint("services", __name__)
 
@@ -198,9 +200,59 @@ def services_update(project_id, action):
     if action == "failover_host" or (action == "failover" and microversion.at_least((3, 26))):
         _failover(json_body(schemas.service_replication), action == "failover")
     if action in ("set-log", "get-log") and microversion.at_least((3, 32)):
-        raise exception.BadRequest("%s is not supported yet (log levels are set in each "
-                                   "service's configuration)." % action)
+        return _log_levels(action, json_body())
     raise exception.InvalidInput(reason="Unknown action")
+
+
+# Binaries set-log and get-log name, as Cinder's: "*" is every one, the API included.
+_LOG_BINARIES = ("*", "cinder-api", "cinder-scheduler", "cinder-volume", "cinder-backup")
+API_BINARY = "cinder-api"
+
+
+def _log_levels(action, body):
+    """3.32 set-log and get-log, as Cinder's: the API's own loggers (it is `cinder-api` on
+    [DEFAULT] host) and those of the up services the body names, through each one's control
+    endpoint (common/control.py). set-log answers 202 without waiting for the services;
+    get-log lists the services that answered within control_rpc_timeout."""
+    allowed = {"binary", "server", "prefix"} | ({"level"} if action == "set-log" else set())
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise exception.InvalidInput(reason="Additional properties are not allowed (%s "
+                                            "unexpected)." % ", ".join(unknown))
+    binary = body.get("binary") or "*"
+    if binary not in _LOG_BINARIES:
+        raise exception.InvalidInput(reason="%s is not a valid binary: one of %s."
+                                     % (binary, ", ".join(_LOG_BINARIES)))
+    server, prefix = body.get("server"), body.get("prefix")
+    for name, value in (("server", server), ("prefix", prefix)):
+        if value is not None and not isinstance(value, str):
+            raise exception.InvalidInput(reason="%s must be a string." % name)
+    level = control.validate_level(body.get("level")) if action == "set-log" else None
+    api_too = binary in ("*", API_BINARY) and (not server or server == CONF.host)
+    rows = [r for r in db.service_get_all(host=server)
+            if service.is_up(r.heartbeat_at) and binary in ("*", service.cinder_binary(r.binary))]
+    client = control.ControlClient()
+    if action == "set-log":
+        if api_too:
+            control.set_log_levels(level, prefix)
+        for row in rows:
+            try:
+                client.cast(row, "set_log_levels", level=level, prefix=prefix)
+            except Exception as exc:
+                LOG.warning("Could not send the log level to %s on %s: %s", row.binary,
+                            row.host, exc)
+        return accepted()
+    levels = []
+    if api_too:
+        levels.append({"binary": API_BINARY, "host": CONF.host,
+                       "levels": control.get_log_levels(prefix)})
+    for row, answer, error in client.each(rows, "get_log_levels", prefix=prefix):
+        if error is not None:
+            LOG.warning("get-log: %s", error)
+            continue
+        levels.append({"binary": service.cinder_binary(row.binary), "host": row.host,
+                       "levels": answer["levels"]})
+    return reply({"log_levels": levels})
 
 
 @bp.get("/scheduler-stats/get_pools")

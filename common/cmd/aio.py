@@ -2,7 +2,10 @@
 
 API, scheduler, one volume service and a backup service in one process, an SQLite file, the
 in-process fake:// message transport, the file driver and a posix backup repository, all
-under one data directory. Any Cinder client can talk to it with noauth. Composing every
+under one data directory. Any Cinder client can talk to it with noauth. lamina-manage
+reaches its services through the control socket <data dir>/control.sock (owner-only), which
+relays onto the in-process transport (common/control.py): `lamina-manage --aio-dir <data
+dir> ...`. Composing every
 service is this module's whole job, which is why it lives in common/ and imports the service
 packages' entry points."""
 
@@ -13,7 +16,7 @@ import threading
 
 from oslo_config import cfg
 
-from common import config, rpc, service
+from common import config, control, rpc, service
 from common.db import migration
 
 LOG = logging.getLogger(__name__)
@@ -67,6 +70,8 @@ def main(argv=None):
     config.setup_logging()
     migration.db_sync()
     services = start_services()
+    control_socket = control.ControlSocket(CONF.state_path)
+    control_socket.start()
     server = api_service.make_server(create_app(), host="127.0.0.1")
     endpoint = "http://127.0.0.1:%s/v3" % server.effective_port
     thread = threading.Thread(target=server.run, name="api", daemon=True)
@@ -75,6 +80,7 @@ def main(argv=None):
           % (endpoint, CONF.state_path), flush=True)
     service.wait_for_signal()
     api_service.stop_server(server)
+    control_socket.stop()
     service.stop_all(services)
     rpc.cleanup()
 
