@@ -48,7 +48,8 @@ scheduler_opts = [
                help="Placements each scheduler keeps in memory (the newest), each with every "
                     "pool's filter verdict and weight and the pool chosen, for "
                     "`lamina-manage scheduler explain VOLUME`. 0 keeps none (explain then "
-                    "answers with a dry run of the volume's request)."),
+                    "answers with a dry run of the volume's request). Each kept placement "
+                    "holds a line per pool: memory grows with this times the pool count."),
 ]
 CONF = cfg.CONF
 CONF.register_opts(scheduler_opts)
