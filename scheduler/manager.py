@@ -15,7 +15,7 @@ import oslo_messaging as messaging
 from oslo_config import cfg
 
 from common import context as lamina_context
-from common import exception, metrics, volume_status
+from common import exception, metrics, notifications, volume_status
 from common.db import api as db
 from common.db import models, types_api
 from common.db import volume_actions_api as adb
@@ -241,6 +241,9 @@ class SchedulerManager:
                                             "multiattach": types_api.multiattach(vtype),
                                             "migration_status": None}, session=s)
             LOG.info("Volume %s retyped to %s in place (%s)", volume_id, vtype.name, done)
+            if done:  # Cinder's volume.retype, sent as the volume's own service would
+                notifications.notify_volume(ctxt, volume_id, "retype",
+                                            host=volume.host.split("#")[0])
             return
         def refuse(reason):
             adb.fail_move(ctxt, volume_id, "retyping", volume_status.EVENT_RETYPE,

@@ -7,8 +7,9 @@ An oslo.messaging notification listener in the test, on the cluster's vhost and 
 `notifications`, reads what they send: create, extend (resize) and delete of a volume on
 node1 as start/end pairs in order with Cinder's payload keys; nothing at all about a volume
 on node2; a snapshot's create and delete pairs; a failed create's start and error (node3
-fails every create); a backup's create, restore and delete pairs. node4's notifications go
-to a broker that is not there: they are lost (and logged), and no operation fails."""
+fails every create); a backup's create, restore and delete pairs; a retype in place's
+volume.retype (sent by the scheduler, as the volume's service). node4's notifications go to
+a broker that is not there: they are lost (and logged), and no operation fails."""
 
 import queue
 import signal
@@ -86,10 +87,13 @@ def notifying(tmp_path_factory):
         transport, [messaging.Target(topic="notifications")], [collector],
         executor="threading")
     listener.start()
-    for name in ("loud", "quiet", "broken", "unheard"):
+    c.types = {}
+    for name, backend in (("loud", "loud"), ("quiet", "quiet"), ("broken", "broken"),
+                          ("unheard", "unheard"), ("loud-too", "loud")):
         resp = c.request("POST", "/types", {"volume_type": {
-            "name": name, "extra_specs": {"volume_backend_name": name}}})
+            "name": name, "extra_specs": {"volume_backend_name": backend}}})
         assert resp.status_code == 200, resp.text
+        c.types[name] = resp.json()["volume_type"]["id"]
     c.collector = collector
     yield c
     listener.stop()
@@ -215,6 +219,24 @@ def test_failed_create_sends_start_then_error(notifying):
     assert seen[1][1] == "volume.%s@file" % c.host("node3")
     assert VOLUME_KEYS <= set(seen[1][3])
     assert seen[1][3]["status"] == "error"
+    assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
+    wait_volume(c, volume_id, "deleted")
+
+
+def test_retype_in_place_sends_volume_retype(notifying):
+    c = notifying
+    volume_id = create_volume(c, "loud")
+    resp = c.request("POST", "/volumes/%s/action" % volume_id,
+                     {"os-retype": {"new_type": "loud-too"}})
+    assert resp.status_code == 202, resp.text
+    scenarios.wait_for(lambda: c.request("GET", "/volumes/" + volume_id).json()["volume"][
+        "volume_type"] == "loud-too", timeout=60)
+    events = [next_about(c, "volume_id", volume_id) for _ in range(3)]
+    assert [event for _, _, event, _ in events] == [
+        "volume.create.start", "volume.create.end", "volume.retype"]
+    _, publisher, _, payload = events[2]
+    assert publisher == "volume.%s@file" % c.host("node1")
+    assert (payload["volume_type"], payload["status"]) == (c.types["loud-too"], "available")
     assert c.request("DELETE", "/volumes/" + volume_id).status_code == 202
     wait_volume(c, volume_id, "deleted")
 
