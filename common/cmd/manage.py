@@ -343,7 +343,9 @@ def scheduler_explain():
         print(fmt % (pool["pool"], "yes" if pool.get("passed") else "no",
                      pool.get("rejected_by") or "-",
                      "%.3f" % weight if weight is not None else "-", pool.get("reason") or ""))
-    print("Chosen: %s" % (answer.get("chosen") or "none"))
+    print("Chosen: %s (%s)" % (answer.get("chosen") or "none",
+                               "the decision recorded at its placement" if answer.get("recorded")
+                               else "a dry run now: nothing claimed"))
     return 0
 
 
