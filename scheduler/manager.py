@@ -339,30 +339,36 @@ class SchedulerManager:
         return weighers.weigh(passed, CONF.scheduler_default_weighers)
 
     def evaluate(self, request):
-        """What candidates() decides, with its reasons: (ranked, verdicts). ranked is the
-        passing pools best first as (pool, weight); verdicts has one entry per pool, the
-        passing ones first (best first) and then the rejected ones by name, each with the
-        filter that rejected it and why, or its weight."""
+        """What candidates() decides, with its reasons: (ranked, rejected). ranked is the
+        passing pools best first as (pool, weight); rejected is (pool name, filter, reason)
+        for each other pool: the first filter that rejected it and why. Kept as tuples (a
+        placement's record lives in the history; ``verdicts`` makes explain's dicts)."""
         names = CONF.scheduler_default_filters
         request = self._with_cutoff(request)
         backend = request.get("backend")
         passed, rejected = [], []
-        for pool in sorted(self.pools.snapshot(), key=lambda p: p.name):
+        for pool in self.pools.snapshot():
             if backend and pool.host != backend:
-                rejected.append((pool, (SOURCE_BACKEND, "the new volume's source is on %s, "
-                                        "where its data is copied or cloned" % backend)))
+                rejected.append((pool.name, SOURCE_BACKEND, "the new volume's source is on "
+                                 "%s, where its data is copied or cloned" % backend))
                 continue
             rejection = filters.first_rejection(pool, request, names)
             if rejection is None:
                 passed.append(pool)
             else:
-                rejected.append((pool, rejection))
-        ranked = weighers.ranked(passed, CONF.scheduler_default_weighers)
-        verdicts = [{"pool": pool.name, "passed": True, "rejected_by": None, "reason": "",
-                     "weight": float(weight)} for pool, weight in ranked]
-        verdicts += [{"pool": pool.name, "passed": False, "rejected_by": name,
-                      "reason": reason, "weight": None} for pool, (name, reason) in rejected]
-        return ranked, verdicts
+                rejected.append((pool.name,) + rejection)
+        return weighers.ranked(passed, CONF.scheduler_default_weighers), rejected
+
+    @staticmethod
+    def verdicts(weighed, rejected, lost=()):
+        """explain's "pools": the passing ones best first ((name, weight) pairs), then the
+        rejected ones by name; a passing pool in `lost` lost its claim to another placement."""
+        found = [{"pool": name, "passed": True, "rejected_by": None,
+                  "reason": LOST_CLAIM if name in lost else "", "weight": float(weight)}
+                 for name, weight in weighed]
+        found += [{"pool": name, "passed": False, "rejected_by": by, "reason": reason,
+                   "weight": None} for name, by, reason in sorted(rejected)]
+        return found
 
     def place(self, request):
         """Claim capacity for the request on the best pool; returns the pool's name.
@@ -373,19 +379,17 @@ class SchedulerManager:
         decides. The decision (every pool's verdict, the pool chosen) is kept for explain
         and counted in the metrics."""
         tried = set()
-        verdicts = None
+        first = None  # the first look at the pools: the one kept and counted
         chosen = None
         result = "error"  # unless placed or refused below: the database failed, say
         try:
             for _ in range(CONF.scheduler_max_attempts):
                 with self._choose_lock:
-                    ranked, attempt_verdicts = self.evaluate(request)
-                    if verdicts is None:  # the first look is the one kept and counted
-                        verdicts = attempt_verdicts
-                        for verdict in verdicts:
-                            if not verdict["passed"]:
-                                metrics.scheduler_rejections.labels(
-                                    verdict["rejected_by"]).inc()
+                    ranked, rejected = self.evaluate(request)
+                    if first is None:
+                        first = ([(p.name, w) for p, w in ranked], rejected)
+                        for _name, by, _reason in rejected:
+                            metrics.scheduler_rejections.labels(by).inc()
                     ranked = [p for p, _w in ranked if p.name not in tried]
                     if not ranked:
                         break
@@ -406,14 +410,12 @@ class SchedulerManager:
             result = "no_valid_backend"
             raise exception.NoValidBackend(reason=self._explain(request))
         finally:
-            for verdict in verdicts or []:
-                if verdict["pool"] in tried:
-                    verdict["reason"] = LOST_CLAIM
-            self._decided(request, verdicts or [], chosen, result)
+            weighed, rejected = first or ([], [])
+            self._decided(request, weighed, rejected, tried, chosen, result)
 
-    def _decided(self, request, verdicts, chosen, result):
+    def _decided(self, request, weighed, rejected, lost, chosen, result):
         metrics.scheduler_decisions.labels(result).inc()
-        decision = {"request": _public_request(request), "pools": verdicts, "chosen": chosen}
+        decision = (_public_request(request), weighed, rejected, frozenset(lost), chosen)
         with self._decisions_lock:
             self._decisions.append(decision)
 
@@ -427,10 +429,12 @@ class SchedulerManager:
         "weight"}], "chosen": pool or None, "recorded": bool}."""
         if volume_id:
             with self._decisions_lock:
-                kept = [d for d in self._decisions if d["request"].get("volume_id") ==
-                        volume_id]
+                kept = [d for d in self._decisions if d[0]["volume_id"] == volume_id]
             if kept:
-                return dict(copy.deepcopy(kept[-1]), recorded=True)
+                request, weighed, rejected, lost, chosen = kept[-1]
+                return {"request": copy.deepcopy(request),
+                        "pools": self.verdicts(weighed, rejected, lost), "chosen": chosen,
+                        "recorded": True}
             volume = db.volume_get_internal(volume_id)
             if volume is None or volume.deleted:
                 raise exception.VolumeNotFound(volume_id=volume_id)
@@ -442,8 +446,9 @@ class SchedulerManager:
                        "availability_zone": None,
                        "extra_specs": {e.key: e.value for e in vtype.extra_specs}
                        if vtype is not None else {}}
-        ranked, verdicts = self.evaluate(request)
-        return {"request": _public_request(request), "pools": verdicts,
+        ranked, rejected = self.evaluate(request)
+        return {"request": _public_request(request),
+                "pools": self.verdicts([(p.name, w) for p, w in ranked], rejected),
                 "chosen": ranked[0][0].name if ranked else None, "recorded": False}
 
     def _explain(self, request):
