@@ -403,6 +403,10 @@ class VolumeRequests:
             raise exception.InvalidInput(
                 reason="New size for extend must be greater than current size. (current: "
                        "%d, extended: %d)." % (volume.size, new_size))
+        if not volume.host:  # (an unplaced volume an admin reset to available)
+            raise exception.InvalidVolume(reason="Volume %s is on no back end (it was never "
+                                                 "placed), so it cannot be extended."
+                                          % volume_id)
         with writer() as s:
             won = db.conditional_update(models.Volume, volume_id,
                                         {"status": "extending",

@@ -340,7 +340,18 @@ def on_status_change(session, volume_id, old_status, new_status):
     """For a status change outside the usual paths (os-reset_status, force delete, unmanage):
     call it in the transaction that changes the status, with the status before and after.
     Entering `deleting`/`unmanaging` gives the volume's quota back; leaving it for a live
-    status charges it again (never refused)."""
+    status charges it again (never refused). Leaving `extending` gives back the extend's
+    reservation (the row keeps its old size)."""
+    if old_status == "extending" and new_status != "extending":
+        # the extend is abandoned (reset, force delete) with the row at its old size: the
+        # extra gigabytes charged when it was accepted go back
+        deltas, project_id = quota_api.reservation_pop(session, volume_id)
+        if deltas:
+            release(project_id, deltas, session=session)
+    elif new_status == "extending" and old_status != "extending":
+        # reset into `extending`: nothing is reserved for it (a settled extend's row would
+        # be counted again)
+        quota_api.reservation_pop(session, volume_id)
     was, now = old_status in RELEASED_STATUSES, new_status in RELEASED_STATUSES
     if now and not was:
         row = quota_api.volume_quota_row(session, volume_id)
@@ -355,7 +366,9 @@ def on_status_change(session, volume_id, old_status, new_status):
 def charge_size(session, volume_id, size, force=False):
     """Charge `size` more gigabytes (and gigabytes_<type>) for a volume whose row grows
     outside create and extend (manage existing: the row is inserted with size 0, then gets
-    the storage's size): in the transaction that sets the size; 413 when over quota."""
+    the storage's size): in the transaction that sets the size, before the UPDATE (a usage
+    row made here starts from a recount, which must not see the new size yet; force=True:
+    after it, as reserve says); 413 when over quota."""
     row = quota_api.volume_quota_row(session, volume_id)
     if row is None:
         return

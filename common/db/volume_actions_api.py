@@ -233,14 +233,16 @@ def volume_claim_managed(volume_id, pool, size):
     volume is no longer `managing`; over quota: OverQuota, and nothing changes."""
     try:
         with writer() as s:
+            # charged before the row grows: a gigabytes row this project never had is made
+            # from a recount that must not see the new size yet (else it is counted twice)
+            quota.charge_size(s, volume_id, size)
             if not db.conditional_update(models.Volume, volume_id,
                                          {"host": pool, "size": size},
                                          {"status": "managing", "deleted": False,
                                           "host": None}, session=s):
-                raise _Refused()
+                raise _Refused()  # rolls the charge back too
             if not db.pool_claim(pool, size, session=s):
-                raise _Refused()  # rolls the volume's change back too
-            quota.charge_size(s, volume_id, size)
+                raise _Refused()
         return True
     except _Refused:
         return False

@@ -14,6 +14,7 @@ import pytest
 from oslo_config import cfg
 
 from common import quota
+from common.db import api as db
 from common.db import quota_api
 
 PROJECTS = ("p1", "p2")
@@ -31,13 +32,18 @@ SNAPSHOT_BUSY = {"creating", "deleting", "unmanaging", "backing-up", "restoring"
 BACKUP_BUSY = {"creating", "deleting", "restoring"}
 # statuses os-reset_status may set here (deleting: nothing then runs, the volume waits there)
 RESET_STATUSES = ("available", "error", "deleting", "in-use", "error_deleting",
-                  "error_extending")
+                  "error_extending", "extending")
+# flows held at a step while an admin resets or force-deletes what they work on
+HELD_STEPS = {"create": "create_volume.create_storage", "extend": "extend_volume.extend_storage",
+              "delete": "delete_volume.delete_storage", "migrate": "migrate_volume.copy_data",
+              "snapshot": "create_snapshot.create_snapshot_storage"}
+HOLD_SECONDS = 0.3
 # a client may be refused; a 5xx is a bug
 REFUSALS = (400, 403, 404, 409, 413)
 
 SEEDS = [int(os.environ["LAMINA_QUOTA_SEED"])] if os.environ.get("LAMINA_QUOTA_SEED") \
     else [11, 23, 37]
-STEPS = int(os.environ.get("LAMINA_QUOTA_STEPS", "60"))
+STEPS = int(os.environ.get("LAMINA_QUOTA_STEPS", "45"))
 
 
 class Run:
@@ -328,13 +334,130 @@ class Run:
             self.call("POST", "/backups/%s/action" % b["id"], {"os-force_delete": {}},
                       project)
 
+    def op_interrupt(self):
+        """An operation held in its flow while an admin resets the status (or force-deletes)
+        under it: the flow then finds the row changed and ends without touching it."""
+        kind = self.rng.choice(sorted(HELD_STEPS))
+        cfg.CONF.set_override("delay_points", ["%s:%s" % (HELD_STEPS[kind], HOLD_SECONDS)],
+                              group="debug")
+        self.log[-1] += " [hold %s]" % HELD_STEPS[kind]
+        try:
+            if kind == "create":
+                resp = self.call("POST", "/volumes", {"volume": {"size": 1}},
+                                 self.rng.choice(PROJECTS))
+                self.made(resp, "volume", self.volumes)
+                if resp.status_code != 202:
+                    return
+                target = self.listing("volumes")[resp.json()["volume"]["id"]]
+            else:
+                target = self.volume()
+                if target is None or target["status"] != "available":
+                    return
+                if kind == "extend":
+                    resp = self.action(target, "os-extend", {"new_size": target["size"] + 1})
+                elif kind == "delete":
+                    resp = self.call("DELETE", "/volumes/" + target["id"],
+                                     project=self.owner(target))
+                elif kind == "migrate" and self.backend(target):
+                    dest = [b for b in BACKENDS if b != self.backend(target)][0]
+                    resp = self.action(target, "os-migrate_volume",
+                                       {"host": "stack@%s#pool0" % dest}, project="p1")
+                elif kind == "snapshot":
+                    resp = self.call("POST", "/snapshots", {"snapshot": {
+                        "volume_id": target["id"]}}, self.owner(target))
+                    self.made(resp, "snapshot", self.snapshots)
+                    if resp.status_code == 202:
+                        self.wait_held(target["id"])
+                        snap = resp.json()["snapshot"]
+                        self.call("POST", "/snapshots/%s/action" % snap["id"],
+                                  {"os-force_delete": {}}, self.owner(target))
+                    return
+                else:
+                    return
+                if resp.status_code != 202:
+                    return
+            self.wait_held(target["id"])
+            if self.rng.random() < 0.3:
+                self.action(target, "os-force_delete", {}, project=self.owner(target))
+            else:
+                status = self.rng.choice(RESET_STATUSES)
+                reset = {"status": status}
+                if kind == "migrate":  # as an admin would: the migration is over too
+                    reset["migration_status"] = "error"
+                if self.action(target, "os-reset_status", reset,
+                               project=self.owner(target)).status_code == 202 \
+                        and status in VOLUME_BUSY:
+                    self.parked[target["id"]] = status
+        finally:
+            self.wait_flows_done()
+            cfg.CONF.clear_override("delay_points", group="debug")
+
+    def op_lost_request(self):
+        """A request accepted by the API whose message never reaches a service (a crash
+        between the two): the volume service's start-up cleanup ends what its workers rows
+        say it owned (finishes a delete, fails an extend or a snapshot)."""
+        from scheduler import rpcapi as scheduler_rpcapi
+        from volume_worker import rpcapi as volume_rpcapi
+
+        kind = self.rng.choice(("extend", "delete", "snapshot"))
+        client, method = {"extend": (scheduler_rpcapi.SchedulerAPI, "extend_volume"),
+                          "delete": (volume_rpcapi.VolumeAPI, "delete_volume"),
+                          "snapshot": (volume_rpcapi.VolumeAPI, "create_snapshot")}[kind]
+        target = self.volume()
+        if target is None or target["status"] != "available":
+            return
+        self.log[-1] += " [%s lost]" % kind
+        cast = getattr(client, method)
+        setattr(client, method, lambda *args, **kwargs: None)
+        try:
+            if kind == "extend":
+                self.action(target, "os-extend", {"new_size": target["size"] + 1})
+            elif kind == "delete":
+                self.call("DELETE", "/volumes/" + target["id"], project=self.owner(target))
+            else:
+                self.made(self.call("POST", "/snapshots", {"snapshot": {
+                    "volume_id": target["id"]}}, self.owner(target)), "snapshot",
+                    self.snapshots)
+        finally:
+            setattr(client, method, cast)
+        for manager in self.volume_managers():
+            manager.cleanup_interrupted()
+
+    def volume_managers(self):
+        return [svc.manager for svc in self.stack.services
+                if hasattr(svc.manager, "_in_flight_lock")]
+
+    def in_flight(self):
+        found = set()
+        for manager in self.volume_managers():
+            with manager._in_flight_lock:
+                found |= manager._in_flight
+        return found
+
+    def wait_held(self, resource_id, timeout=10):
+        """Until the volume service runs a flow for resource_id (so it is held at its
+        step), or the flow already ended."""
+        deadline = time.monotonic() + timeout
+        while resource_id not in self.in_flight() and time.monotonic() < deadline:
+            if not self.busy():
+                return  # (refused or ended before it was seen)
+            time.sleep(0.01)
+
+    def wait_flows_done(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.in_flight():
+            if time.monotonic() > deadline:
+                self.fail("flows still running after %ss: %s" % (timeout, self.in_flight()))
+            time.sleep(0.01)
+
     # (operation, weight)
     OPERATIONS = (("create", 6), ("create_from_snapshot", 2), ("clone", 2), ("delete", 3),
                   ("force_delete", 2), ("reset_status", 3), ("unmanage", 2), ("manage", 2),
                   ("transfer", 2), ("retype", 3), ("migrate", 2), ("extend", 3),
                   ("snapshot_create", 4), ("snapshot_delete", 2),
                   ("snapshot_reset_status", 1), ("snapshot_unmanage", 1),
-                  ("snapshot_manage", 1), ("backup_create", 1), ("backup_delete", 1))
+                  ("snapshot_manage", 1), ("backup_create", 1), ("backup_delete", 1),
+                  ("interrupt", 3), ("lost_request", 2))
 
     def step(self):
         names = [n for n, _ in self.OPERATIONS]
@@ -367,7 +490,12 @@ class Run:
     def settle(self, timeout=30):
         deadline = time.monotonic() + timeout
         while True:
-            busy = self.busy()
+            # cheap first: every operation owns a workers row from its acceptance to its end
+            if db.worker_get_all() or self.in_flight():
+                busy = ["workers %s" % [(w.resource_id, w.operation)
+                                        for w in db.worker_get_all()], self.in_flight()]
+            else:
+                busy = self.busy()
             if not busy:
                 return
             if time.monotonic() > deadline:
