@@ -50,9 +50,8 @@ def test_maximum_is_3_71(stack):
         assert (v3["min_version"], v3["version"]) == ("3.0", "3.71")
 
 
-@pytest.mark.parametrize("path", ["/workers/cleanup"])
-def test_resources_not_served_answer_404(stack, path):
-    resp = stack.request("GET", path, version="3.42")
+def test_workers_cleanup_is_not_there_below_3_24(stack):
+    resp = stack.request("POST", "/workers/cleanup", {}, version="3.23")
     assert resp.status_code == 404 and "itemNotFound" in resp.json()
 
 
