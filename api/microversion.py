@@ -15,9 +15,8 @@ from common import exception
 MIN_VERSION = (3, 0)
 # Every version up to MAX means here what docs/api.md's microversion table says: the
 # changes to resources Lamina serves are implemented, up to Cinder's last, 3.71 (3.46 volumes
-# from Nova's zero-size images, 3.68 reimage, 3.71 extend completion, ...); the few that touch
-# what Lamina does not serve yet (the workers cleanup API of 3.24, the log levels of 3.32)
-# answer as that table says. Raise it only with that table.
+# from Nova's zero-size images, 3.68 reimage, 3.71 extend completion, ...), the workers
+# cleanup API of 3.24 and the log levels of 3.32 too. Raise it only with that table.
 MAX_VERSION = (3, 71)
 HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Volume-API-Version"
