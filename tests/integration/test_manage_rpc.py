@@ -111,6 +111,23 @@ def test_log_set_debug_changes_a_running_services_level(deployed):
     assert manage(deployed, "log", "set", "INFO").returncode == 0
 
 
+def test_db_purge_on_mariadb_children_first(deployed):
+    c = deployed
+    resp = c.request("POST", "/volumes", {"volume": {"size": 1, "metadata": {"k": "v"}}})
+    volume = wait(c, resp.json()["volume"]["id"], ("available",))
+    assert c.request("DELETE", "/volumes/" + volume["id"]).status_code == 202
+    deadline = time.monotonic() + 60
+    while c.request("GET", "/volumes/" + volume["id"]).status_code != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    result = manage(c, "db", "purge", "--before", "2999-01-01")
+    assert result.returncode == 0, result
+    counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
+              if "row(s) purged" in line}
+    # MariaDB enforces the foreign keys: the metadata rows had to go first
+    assert counts["volumes"] >= 1 and counts["volume_metadata"] >= 1, result.stdout
+
+
 def test_ops_then_kill9_then_cleanup_ends_the_dead_hosts_operation(deployed):
     c = deployed
     node1 = backend(c, "node1")
