@@ -30,6 +30,8 @@ VOLUME_BUSY = {"creating", "deleting", "extending", "retyping", "maintenance", "
 MIGRATION_BUSY = {"starting", "migrating", "completing"}
 SNAPSHOT_BUSY = {"creating", "deleting", "unmanaging", "backing-up", "restoring"}
 BACKUP_BUSY = {"creating", "deleting", "restoring"}
+GROUP_BUSY = {"creating", "deleting", "updating"}
+GROUPS = "3.20"  # the group calls' microversion
 # statuses os-reset_status may set here (deleting: nothing then runs, the volume waits there)
 RESET_STATUSES = ("available", "error", "deleting", "in-use", "error_deleting",
                   "error_extending", "extending")
@@ -57,6 +59,11 @@ class Run:
         self.loose_volume_files = []    # (backend, name) of unmanaged volumes' storage
         self.loose_snapshot_files = []  # (backend, name)
         self.parked = {}  # volume id -> the status a reset left it in (nothing moves it on)
+        self.groups = []  # (id, project)
+        types = stack.request("GET", "/types").json()["volume_types"]
+        self.type_ids = {t["name"]: t["id"] for t in types}
+        self.group_type_id = stack.request("GET", "/group_types", version=GROUPS).json()[
+            "group_types"][0]["id"]
 
     # --- HTTP ---------------------------------------------------------------------------
 
@@ -450,6 +457,40 @@ class Run:
                 self.fail("flows still running after %ss: %s" % (timeout, self.in_flight()))
             time.sleep(0.01)
 
+    # --- groups (3.20) -------------------------------------------------------------------
+
+    def group(self):
+        resp = self.stack.request("GET", "/groups/detail?all_tenants=1", version=GROUPS)
+        assert resp.status_code == 200, resp.text
+        live = {g["id"]: g for g in resp.json()["groups"]}
+        present = [(i, p) for i, p in self.groups if i in live]
+        return self.rng.choice(present) if present else (None, None)
+
+    def op_group_create(self):
+        project = self.rng.choice(PROJECTS)
+        self.with_failure(["create_group.create_group_storage"], chance=0.2)
+        resp = self.call("POST", "/groups", {"group": {
+            "name": "g", "group_type": self.group_type_id,
+            "volume_types": [self.type_ids["plain"], self.type_ids["on-file"]]}},
+            project, version=GROUPS)
+        if resp.status_code == 202:
+            self.groups.append((resp.json()["group"]["id"], project))
+
+    def op_group_volume(self):
+        group_id, project = self.group()
+        if group_id is not None:
+            self.made(self.call("POST", "/volumes", {"volume": {
+                "size": 1, "group_id": group_id,
+                "volume_type": self.rng.choice(("plain", "on-file"))}}, project,
+                version=GROUPS), "volume", self.volumes)
+
+    def op_group_delete(self):
+        group_id, project = self.group()
+        if group_id is not None:
+            self.with_failure(["delete_group.delete_members"], chance=0.2)
+            self.call("POST", "/groups/%s/action" % group_id, {"delete": {
+                "delete-volumes": self.rng.random() < 0.7}}, project, version=GROUPS)
+
     # (operation, weight)
     OPERATIONS = (("create", 6), ("create_from_snapshot", 2), ("clone", 2), ("delete", 3),
                   ("force_delete", 2), ("reset_status", 3), ("unmanage", 2), ("manage", 2),
@@ -457,7 +498,8 @@ class Run:
                   ("snapshot_create", 4), ("snapshot_delete", 2),
                   ("snapshot_reset_status", 1), ("snapshot_unmanage", 1),
                   ("snapshot_manage", 1), ("backup_create", 1), ("backup_delete", 1),
-                  ("interrupt", 3), ("lost_request", 2))
+                  ("interrupt", 3), ("lost_request", 2), ("group_create", 2),
+                  ("group_volume", 2), ("group_delete", 2))
 
     def step(self):
         names = [n for n, _ in self.OPERATIONS]
@@ -485,6 +527,11 @@ class Run:
         for kind, statuses in (("snapshots", SNAPSHOT_BUSY), ("backups", BACKUP_BUSY)):
             found += ["%s %s %s" % (kind, i, item["status"])
                       for i, item in self.listing(kind).items() if item["status"] in statuses]
+        if self.groups:
+            resp = self.stack.request("GET", "/groups/detail?all_tenants=1", version=GROUPS)
+            assert resp.status_code == 200, resp.text
+            found += ["group %s %s" % (g["id"], g["status"]) for g in resp.json()["groups"]
+                      if g["status"] in GROUP_BUSY]
         return found
 
     def settle(self, timeout=30):
@@ -537,9 +584,12 @@ def stack_for_the_run(make_stack):
         resp = stack.request("POST", "/types", {"volume_type": {"name": name,
                                                                 "extra_specs": specs}})
         assert resp.status_code == 200, resp.text
+    resp = stack.request("POST", "/group_types", {"group_type": {"name": "gt"}},
+                         version=GROUPS)
+    assert resp.status_code == 202, resp.text
     # limits that some sequences reach (413s are part of the run); p2 has a per-type one
     for project, limits in (("p1", {"volumes": 8, "gigabytes": 24, "snapshots": 5,
-                                    "backups": 3}),
+                                    "backups": 3, "groups": 2}),
                             ("p2", {"volumes": 10, "volumes_on-other": 3,
                                     "gigabytes": 30})):
         resp = stack.request("PUT", "/os-quota-sets/" + project, {"quota_set": limits})
