@@ -4,6 +4,8 @@ import logging
 
 import flask
 import werkzeug.exceptions
+from oslo_config import cfg
+from sqlalchemy import exc as sa_exc
 
 from api import auth, metrics, microversion
 from api.attachment_requests import Attachments
@@ -39,8 +41,12 @@ from api.routes import (
 from api.snapshot_requests import SnapshotRequests
 from api.volume_requests import VolumeRequests
 from common import exception
+from common.db import session as db_session
 
 LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+# What a client is told to wait when the database is away (a restart takes seconds).
+DB_UNAVAILABLE_RETRY_AFTER = 5
 RESOURCE_BLUEPRINTS = (volumes.bp, volume_actions.bp, snapshots.bp, types.bp, services.bp,
                        qos_specs.bp, encryption_types.bp, volume_encryption.bp, default_types.bp,
                        quotas.bp, manageable.bp, resource_filters.bp, type_access.bp,
@@ -54,6 +60,7 @@ def _fault(code, fault, message):
 
 
 def _before_request():
+    db_session.set_thread_connect_retry_timeout(CONF.database.api_connect_retry_timeout)
     path = flask.request.path
     api_major = 2 if path.startswith("/v2") else 3
     flask.g.api_major = api_major
@@ -105,6 +112,23 @@ def _handle_http_error(exc):
     return _fault(exc.code, faults.get(exc.code, "computeFault"), message)
 
 
+def _handle_database_error(exc):
+    """The database refused, lost or could not give a connection: 503 with Retry-After
+    (nothing was committed by the failed transaction); any other database error is a 500."""
+    if not db_session.is_unavailable_error(exc):
+        return _handle_unexpected(exc)
+    message = "The database is unavailable; retry later."
+    LOG.warning("%s %s answered 503: database unavailable (%s)", flask.request.method,
+                flask.request.path, str(exc).splitlines()[0])
+    response = _fault(503, "serviceUnavailable", message)
+    response.headers["Retry-After"] = str(DB_UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
+def _teardown_request(_exc):
+    db_session.set_thread_connect_retry_timeout(None)
+
+
 def _handle_unexpected(exc):
     LOG.exception("Unexpected error in %s %s", flask.request.method, flask.request.path)
     return _fault(500, "computeFault", "The server has either erred or is incapable of "
@@ -127,8 +151,11 @@ def create_app():
                                url_defaults={"project_id": None})
     app.before_request(_before_request)
     app.after_request(_after_request)
+    app.teardown_request(_teardown_request)
     app.register_error_handler(exception.LaminaException, _handle_lamina_error)
     app.register_error_handler(werkzeug.exceptions.HTTPException, _handle_http_error)
+    app.register_error_handler(sa_exc.DBAPIError, _handle_database_error)
+    app.register_error_handler(sa_exc.TimeoutError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
     app.url_map.strict_slashes = False
     # keystonemiddleware in front when auth_strategy = keystone (the app object stays Flask's)

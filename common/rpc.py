@@ -55,10 +55,26 @@ class ContextSerializer(messaging.NoOpSerializer):
         return context
 
 
+def _set_rabbit_defaults():
+    """Durable queues and persistent messages by default: a RabbitMQ restart keeps the
+    topic queues and what waits in them. With oslo.messaging's default (transient queues)
+    a broker restart deletes them, and a cast sent after the sender reconnects but before
+    the consumer has declared its queue again is dropped unseen (a volume then waits in
+    `creating` or `deleting` for good). A vhost that already holds transient queues of an
+    older release keeps working: oslo.messaging falls back to transient for those."""
+    from oslo_messaging import opts as messaging_opts
+
+    for group, opts in messaging_opts.list_opts():
+        if group == "oslo_messaging_rabbit":
+            CONF.register_opts(opts, group=group)
+    CONF.set_default("amqp_durable_queues", True, group="oslo_messaging_rabbit")
+
+
 def get_transport():
     global _transport
     with _lock:
         if _transport is None:
+            _set_rabbit_defaults()
             _transport = messaging.get_rpc_transport(CONF, url=_url_override)
         return _transport
 

@@ -43,7 +43,8 @@ scheduler_opts = [
                help="Seconds between full reloads of the pool cache from the database."),
     cfg.IntOpt("scheduler_stuck_timeout", default=300, min=10,
                help="A volume waiting for a scheduler longer than this many seconds (its "
-                    "request was lost, e.g. a scheduler died holding it) goes to error."),
+                    "request was lost, e.g. a scheduler died holding it) goes to error. "
+                    "Checked every scheduler_stuck_timeout seconds (at most every minute)."),
     cfg.IntOpt("scheduler_decision_history", default=100, min=0,
                help="Placements each scheduler keeps in memory (the newest), each with every "
                     "pool's filter verdict and weight and the pool chosen, for "
@@ -118,7 +119,10 @@ class SchedulerManager:
 
     def periodic_tasks(self):
         return [("reload_pools", CONF.scheduler_pool_reload_interval, self.pools.reload),
-                ("fail_stuck_requests", 60, self.fail_stuck_requests)]
+                # as often as the timeout (at most every minute): a lost request ends about
+                # scheduler_stuck_timeout after it was sent, not a minute later
+                ("fail_stuck_requests", min(60, CONF.scheduler_stuck_timeout),
+                 self.fail_stuck_requests)]
 
     # --- RPC methods -------------------------------------------------------------------------
 

@@ -39,6 +39,10 @@ database_opts = [
                     "database refuses one (too many connections, restarting, unreachable) "
                     "before the error reaches the caller. Nothing has run at that point, so "
                     "retrying is safe."),
+    cfg.IntOpt("api_connect_retry_timeout", default=3, min=0,
+               help="connect_retry_timeout for the API's requests: a client waits no longer "
+                    "than this for a database connection; then the API answers 503 with "
+                    "Retry-After instead of holding the request while the database is away."),
     cfg.IntOpt("sqlite_busy_timeout", default=60, min=1,
                help="Seconds an SQLite writer waits for the write lock."),
     cfg.BoolOpt("connection_debug", default=False, help="Log every SQL statement."),
@@ -119,7 +123,10 @@ def _connected_session():
     own limit). Nothing has been read or written yet, so that step is retried with backoff
     instead of failing a flow half-way or leaving its revert unable to run."""
     get_engine()
-    deadline = time.monotonic() + CONF.database.connect_retry_timeout
+    retry_timeout = getattr(_tls, "connect_retry_timeout", None)
+    if retry_timeout is None:
+        retry_timeout = CONF.database.connect_retry_timeout
+    deadline = time.monotonic() + retry_timeout
     delay = 0.1
     while True:
         session = _sessionmaker()
@@ -136,6 +143,35 @@ def _connected_session():
             # Jittered, so threads refused together do not all come back together.
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 2.0)
+
+
+def set_thread_connect_retry_timeout(seconds):
+    """Bound this thread's wait for a connection (None: connect_retry_timeout again). The
+    API's request threads use api_connect_retry_timeout: a client gets 503 soon rather
+    than a request held for a minute."""
+    _tls.connect_retry_timeout = seconds
+
+
+def is_unavailable_error(exc):
+    """Whether exc says the database cannot be reached or answer now (refused, restarting,
+    lost connection, pool exhausted): the caller may retry later; nothing was committed."""
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                            sa_exc.TimeoutError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+
+
+def committed_despite(exc, landed):
+    """Whether a write that failed with exc committed all the same.
+
+    The server may commit and then lose the connection before its answer arrives (a
+    database restarted or killed under the COMMIT): the caller sees "Lost connection" for
+    a transaction that is in. For a write whose effect can be recognised, landed(session)
+    reads it back in a new transaction (waiting for the database as any transaction does);
+    an error that is not about the connection is never such a case."""
+    if not is_unavailable_error(exc):
+        return False
+    with _transaction() as session:
+        return bool(landed(session))
 
 
 @contextlib.contextmanager

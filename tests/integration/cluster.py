@@ -147,8 +147,12 @@ class Cluster:
 
     def __init__(self, workdir, db_kind="mysql", volume_hosts=None, schedulers=1,
                  scheduler_opts=None, api_threads=16, conf_defaults=None, conf_sections=None,
-                 auth=None, backups=False):
+                 auth=None, backups=False, rabbit=None, database_url=None):
         self.workdir = str(workdir)
+        # rabbit ("host:port", guest/guest, its default vhost) and database_url (an existing
+        # empty database, not dropped at stop): private servers the fault tests restart
+        self.rabbit = rabbit
+        self.database_url = database_url
         self.db_kind = db_kind
         self.suffix = uuid.uuid4().hex[:6]
         self.volume_hosts = volume_hosts or {"node1": {}, "node2": {}}
@@ -171,7 +175,8 @@ class Cluster:
     def _write_conf(self, name, default=None, sections=None):
         conf = configparser.ConfigParser(interpolation=None)
         conf["DEFAULT"] = {
-            "transport_url": "rabbit://guest:guest@%s/%s" % (RABBIT, self.vhost),
+            "transport_url": "rabbit://guest:guest@%s/%s" % (self.rabbit or RABBIT,
+                                                              self.vhost),
             "state_path": os.path.join(self.workdir, name),
             "report_interval": "1", "pool_report_interval": "1", "service_down_time": "20",
             "osapi_volume_threads": str(self.api_threads),
@@ -196,8 +201,8 @@ class Cluster:
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
-        self.db_url = create_database(self.db_kind)
-        self.vhost = create_vhost()
+        self.db_url = self.database_url or create_database(self.db_kind)
+        self.vhost = "" if self.rabbit else create_vhost()
         api_conf = self._write_conf("api", {"host": self.host("controller"),
                                             "osapi_volume_listen_port": str(free_port())})
         subprocess.run([os.path.join(BIN, "lamina-manage"), "--config-file", api_conf, "db",
@@ -294,7 +299,7 @@ class Cluster:
     def stop(self):
         for proc in self.procs.values():
             proc.stop()
-        if self.db_url:
+        if self.db_url and not self.database_url:
             drop_database(self.db_url)
         delete_vhost(self.vhost)
         self.keep_logs()

@@ -17,7 +17,7 @@ from taskflow.patterns import linear_flow
 from common import exception, fault, volume_status
 from common.db import api as db
 from common.db import models
-from common.db.session import writer
+from common.db.session import committed_despite, writer
 from volume_worker.flows import common
 
 LOG = logging.getLogger(__name__)
@@ -69,11 +69,25 @@ class MarkAvailable(task.Task):
     def execute(self, snapshot_id, model_update):
         fault.check(FLOW + ".mark_available")
         values = dict(model_update, status="available", progress="100%")
-        with writer() as s:
-            won = db.conditional_update(models.Snapshot, snapshot_id, values,
-                                        {"status": "creating", "deleted": False}, session=s)
-            if won:
-                db.worker_release("snapshot", snapshot_id, session=s)
+        try:
+            with writer() as s:
+                won = db.conditional_update(models.Snapshot, snapshot_id, values,
+                                            {"status": "creating", "deleted": False},
+                                            session=s)
+                if won:
+                    db.worker_release("snapshot", snapshot_id, session=s)
+        except Exception as exc:
+            # The commit may have landed before the connection went: then the snapshot is
+            # available and its storage must stay.
+            def landed(s):
+                row = s.get(models.Snapshot, snapshot_id)
+                return row is not None and not row.deleted and row.status == "available"
+
+            if not committed_despite(exc, landed):
+                raise
+            LOG.warning("Snapshot %s: the database went away under the commit making it "
+                        "available, which had landed", snapshot_id)
+            won = True
         if not won:
             raise exception.InvalidSnapshot(reason="snapshot %s left `creating` while it was "
                                                    "being made" % snapshot_id)

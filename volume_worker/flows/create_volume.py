@@ -46,7 +46,7 @@ from common import exception, fault, image_service, volume_status
 from common.db import api as db
 from common.db import backups_api, models
 from common.db.models import utcnow
-from common.db.session import reader, writer
+from common.db.session import committed_despite, reader, writer
 from volume_worker import image_cache, image_data
 from volume_worker.flows import common
 
@@ -184,15 +184,27 @@ class MarkAvailable(task.Task):
         values = dict(model_update, status="available", launched_at=utcnow())
         if image is not None:
             values["bootable"] = True
-        with writer() as s:
-            won = db.conditional_update(models.Volume, volume_id, values,
-                                        {"status": "creating", "deleted": False}, session=s)
-            if won:
-                db.worker_release("volume", volume_id, session=s)
-                if image is not None:
-                    s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
-                                                          value=value)
-                              for key, value in image_data.glance_metadata(image).items())
+        try:
+            with writer() as s:
+                won = db.conditional_update(models.Volume, volume_id, values,
+                                            {"status": "creating", "deleted": False},
+                                            session=s)
+                if won:
+                    db.worker_release("volume", volume_id, session=s)
+                    if image is not None:
+                        s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
+                                                              value=value)
+                                  for key, value in image_data.glance_metadata(image).items())
+        except Exception as exc:
+            # Only this task moves the volume out of `creating` to available: if it is
+            # available now, the commit landed and the storage must stay (reverting would
+            # leave an available volume with no storage).
+            if not committed_despite(exc, lambda s: _status_is(s, models.Volume, volume_id,
+                                                               "available")):
+                raise
+            LOG.warning("Volume %s: the database went away under the commit making it "
+                        "available, which had landed", volume_id)
+            won = True
         if not won:
             raise exception.InvalidVolume(reason="volume %s left `creating` while its storage "
                                                  "was being made" % volume_id)
@@ -201,6 +213,11 @@ class MarkAvailable(task.Task):
     def revert(self, volume_id, **kwargs):
         # Nothing of ours to undo: the status change is the last thing this task does.
         LOG.debug("mark_available reverted for %s", volume_id)
+
+
+def _status_is(session, model, row_id, status):
+    row = session.get(model, row_id)
+    return row is not None and not row.deleted and row.status == status
 
 
 class StartRestore(task.Task):
