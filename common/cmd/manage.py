@@ -45,11 +45,13 @@ CONF = cfg.CONF
 
 
 def db_sync():
+    """Apply the schema migrations."""
     migration.db_sync()
     print("database at revision %s" % migration.db_version())
 
 
 def db_version():
+    """Show the schema revision."""
     print(migration.db_version())
 
 
@@ -102,6 +104,7 @@ def _services(host=None, binary=None):
 
 
 def service_list():
+    """Services with their heartbeat and their live answer."""
     from common import service
 
     rows = _services()
@@ -135,14 +138,14 @@ def service_set_enabled(enabled):
     from scheduler import rpcapi as scheduler_rpcapi
 
     host, binary = CONF.category.target_host, CONF.category.binary
-    rows = [r for r in _services(host=host, binary=binary) if r.host == host]
+    rows = _services(host=host, binary=binary)
     if not rows:
         _fail("no service %son host %s (see `lamina-manage service list`)"
               % ("%s " % binary if binary else "", host))
         return 1
-    if len(rows) > 1 and not binary:
-        _fail("several services run on %s (%s): name one with --binary"
-              % (host, ", ".join(r.binary for r in rows)))
+    if len(rows) > 1:
+        _fail("several services match %s (%s): name one by host@backend and --binary"
+              % (host, ", ".join("%s on %s" % (r.binary, r.host) for r in rows)))
         return 1
     row = rows[0]
     values = {"disabled": not enabled,
@@ -162,14 +165,17 @@ def service_set_enabled(enabled):
 
 
 def service_disable():
+    """Disable a service at once (the row and a fanout to the schedulers)."""
     return service_set_enabled(False)
 
 
 def service_enable():
+    """Enable a service at once."""
     return service_set_enabled(True)
 
 
 def volume_ops():
+    """Operations in flight: the workers table and each volume service's view."""
     from common import service
 
     host = CONF.category.target_host
@@ -217,8 +223,9 @@ def _backend_names(host):
 
 
 def volume_cleanup():
-    """The same cleanup a volume service runs at its start-up, for a host that may be dead:
-    run by the host itself when it answers, else by a live peer of the same back end."""
+    """End a (dead) volume service's operations, as its start-up would.
+
+    Run by the host itself when it answers, else by a live peer of the same back end."""
     from common import service
     from volume_worker import rpcapi as volume_rpcapi
 
@@ -263,6 +270,7 @@ def volume_cleanup():
 
 
 def pool_refresh():
+    """Volume services report their pools now."""
     import concurrent.futures
 
     from common import service
@@ -308,6 +316,7 @@ def _named(error, row, timeout):
 
 
 def pool_list():
+    """Pools with capacity and claims (from the database)."""
     fmt = "%-40s %10s %10s %10s %10s %8s"
     print(fmt % ("Pool", "Total GiB", "Free GiB", "Usable GiB", "Claimed", "Volumes"))
     for pool in db.pool_get_all():
@@ -316,6 +325,7 @@ def pool_list():
 
 
 def scheduler_explain():
+    """Each filter's verdict on each pool, the weights of the rest."""
     import oslo_messaging as messaging
 
     from scheduler import rpcapi as scheduler_rpcapi
@@ -354,6 +364,7 @@ def _log_targets():
 
 
 def log_set():
+    """Set the log level of running services' loggers."""
     from common import control
 
     level = control.validate_level(CONF.category.level)
@@ -374,6 +385,7 @@ def log_set():
 
 
 def log_get():
+    """Show the log levels of running services' loggers."""
     rows = _log_targets()
     silent = 0
     for row, answer, error in _control().each(rows, "get_log_levels",
@@ -389,6 +401,7 @@ def log_get():
 
 
 def db_purge():
+    """Hard-delete rows soft-deleted before --before, children first."""
     import datetime
 
     from common.db import purge
@@ -410,6 +423,7 @@ def db_purge():
 
 
 def quota_check():
+    """Recount quota usage; report (exit 1) or --fix any drift."""
     from common import quota
 
     fix = CONF.category.fix
@@ -492,7 +506,9 @@ def add_command_parsers(subparsers):
         actions.required = True
         for cat, action in COMMANDS:
             if cat == category:
-                _add_arguments((cat, action), actions.add_parser(action))
+                # the first line of the command's docstring, else its name
+                doc = (COMMANDS[(cat, action)].__doc__ or "").strip().split("\n")[0]
+                _add_arguments((cat, action), actions.add_parser(action, help=doc or None))
 
 
 category_opt = cfg.SubCommandOpt("category", title="Command categories",
