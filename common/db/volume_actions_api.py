@@ -59,24 +59,32 @@ def volume_begin_removal(volume, to_status, operation, expected_status=None):
     placed it meanwhile is noticed). A volume never placed goes at once (no storage, no
     claim). Returns 'cast', 'gone' or None (refused)."""
     expected = {"deleted": False, "host": volume.host, "attach_status": "detached"}
-    if expected_status is not None:
-        expected["status"] = expected_status
     with writer() as s:
         if volume_snapshot_count(volume.id, session=s):
             return None
+        # The status the quota change below starts from is the one this transaction moves
+        # it from (read under the row lock, and the UPDATE conditional on it): a force
+        # delete racing an extend's end must not give back an extend that settled.
+        current = s.scalars(select(models.Volume.status).where(
+            models.Volume.id == volume.id).with_for_update()).first()
+        allowed = expected_status if isinstance(expected_status, (list, tuple)) \
+            else (expected_status,)
+        if current is None or (expected_status is not None and current not in allowed):
+            return None
+        expected["status"] = current
         pk = models.Volume.id
         stmt = (update(models.Volume)
                 .where(pk == volume.id, *db._expected_clauses(models.Volume, expected),
                        (models.Volume.migration_status.is_(None))
                        | models.Volume.migration_status.in_(
                            [m for m in DELETABLE_MIGRATION_STATUSES if m]))
-                .values(status=to_status, previous_status=volume.status, updated_at=utcnow())
+                .values(status=to_status, previous_status=current, updated_at=utcnow())
                 .execution_options(synchronize_session=False))
         if s.execute(stmt).rowcount != 1:
             return None
         db.worker_release("volume", volume.id, session=s)
         # accepted: the volume's quota is given back now, as for a plain delete
-        quota.on_status_change(s, volume.id, volume.status, to_status)
+        quota.on_status_change(s, volume.id, current, to_status)
         if not volume.host:
             db.volume_mark_deleted(volume.id, session=s)
             return "gone"

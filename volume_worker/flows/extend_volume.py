@@ -21,7 +21,7 @@ from taskflow.patterns import linear_flow
 from common import exception, fault, volume_status
 from common.db import api as db
 from common.db import attachments_api as attachments
-from common.db import models
+from common.db import models, quota_api
 from common.db.session import writer
 from volume_worker import compute_events
 from volume_worker.flows import common
@@ -78,6 +78,9 @@ class MarkExtended(task.Task):
             if not won:
                 raise exception.InvalidVolume(reason="volume %s left `extending`" % volume.id)
             db.worker_release("volume", volume.id, session=s)
+            # the row's size holds what was reserved now: the reservation is done with (a
+            # later reset or force delete that sees `extending` gives back only a live one)
+            quota_api.reservation_pop(s, volume.id)
         LOG.info("Volume %s extended to %d GiB", volume.id, new_size)
 
     def revert(self, volume, **kwargs):
