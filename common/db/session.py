@@ -174,6 +174,24 @@ def committed_despite(exc, landed):
         return bool(landed(session))
 
 
+def write_once_more_if_lost(write, landed):
+    """write() (one transaction whose conditional UPDATEs make a second send harmless),
+    sent again once if the connection was lost under it and landed(session) finds it did
+    not commit: the last step of a delete, whose storage is already gone, must not end the
+    volume in error_deleting only because the database restarted at that moment."""
+    try:
+        return write()
+    except Exception as exc:
+        if not is_unavailable_error(exc):
+            raise
+        if committed_despite(exc, landed):
+            LOG.warning("The database went away under a commit that had landed")
+            return None
+        LOG.warning("The database went away under a write (%s); sending it again",
+                    str(exc).splitlines()[0])
+        return write()
+
+
 @contextlib.contextmanager
 def _transaction():
     session = _connected_session()

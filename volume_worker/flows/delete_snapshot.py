@@ -18,7 +18,7 @@ from taskflow.patterns import linear_flow
 from common import exception, fault, quota, volume_status
 from common.db import api as db
 from common.db import models, quota_api
-from common.db.session import writer
+from common.db.session import write_once_more_if_lost, writer
 from volume_worker.flows import common
 
 LOG = logging.getLogger(__name__)
@@ -81,10 +81,19 @@ def finish_snapshot_delete(snapshot_id, session):
 class MarkDeleted(task.Task):
     def execute(self, snapshot_id):
         fault.check(FLOW + ".mark_deleted")
-        with writer() as s:
-            if not finish_snapshot_delete(snapshot_id, s):
-                raise exception.InvalidSnapshot(reason="snapshot %s left `deleting`"
-                                                % snapshot_id)
+
+        def mark_deleted():
+            with writer() as s:
+                if not finish_snapshot_delete(snapshot_id, s):
+                    raise exception.InvalidSnapshot(reason="snapshot %s left `deleting`"
+                                                    % snapshot_id)
+
+        def landed(s):
+            row = s.get(models.Snapshot, snapshot_id)
+            return row is not None and row.deleted
+
+        # the storage is gone: a lost connection here is retried, not an error_deleting
+        write_once_more_if_lost(mark_deleted, landed)
         LOG.info("Snapshot %s deleted", snapshot_id)
 
     def revert(self, snapshot_id, **kwargs):

@@ -24,7 +24,7 @@ from common import exception, fault, volume_status
 from common.db import api as db
 from common.db import attachments_api as attachments
 from common.db import models
-from common.db.session import writer
+from common.db.session import write_once_more_if_lost, writer
 from volume_worker.flows import common
 from volume_worker.flows.delete_snapshot import finish_snapshot_delete
 
@@ -112,14 +112,25 @@ class DeleteStorage(task.Task):
 class MarkDeleted(task.Task):
     def execute(self, volume):
         fault.check(FLOW + ".mark_deleted")
-        with writer() as s:
-            won = db.conditional_update(models.Volume, volume.id, {"status": "deleted"},
-                                        {"status": "deleting", "deleted": False}, session=s)
-            if not won:
-                raise exception.InvalidVolume(reason="volume %s left `deleting`" % volume.id)
-            db.volume_mark_deleted(volume.id, session=s)
-            db.pool_release(volume.host, volume.size, session=s)
-            db.worker_release("volume", volume.id, session=s)
+
+        def mark_deleted():
+            with writer() as s:
+                won = db.conditional_update(models.Volume, volume.id, {"status": "deleted"},
+                                            {"status": "deleting", "deleted": False},
+                                            session=s)
+                if not won:
+                    raise exception.InvalidVolume(reason="volume %s left `deleting`"
+                                                  % volume.id)
+                db.volume_mark_deleted(volume.id, session=s)
+                db.pool_release(volume.host, volume.size, session=s)
+                db.worker_release("volume", volume.id, session=s)
+
+        def landed(s):
+            row = s.get(models.Volume, volume.id)
+            return row is not None and row.deleted
+
+        # the storage is gone: a lost connection here is retried, not an error_deleting
+        write_once_more_if_lost(mark_deleted, landed)
         LOG.info("Volume %s deleted", volume.id)
 
     def revert(self, volume, **kwargs):
