@@ -457,6 +457,24 @@ class Run:
                 self.fail("flows still running after %ss: %s" % (timeout, self.in_flight()))
             time.sleep(0.01)
 
+    def op_backup_restore(self):
+        """Into a new volume (charged as a create) or onto an existing one."""
+        live = self.listing("backups")
+        b = self.pick(self.backups, live)
+        if b is None:
+            return
+        project = b.get("os-backup-project-attr:project_id") or "p1"
+        body = {"name": "restored"}
+        if self.rng.random() < 0.4:
+            v = self.volume()
+            if v is not None:
+                body = {"volume_id": v["id"]}
+        self.with_failure(["restore_backup.restore_data", "restore_backup.mark_restored"],
+                          chance=0.2)
+        resp = self.call("POST", "/backups/%s/restore" % b["id"], {"restore": body}, project)
+        if resp.status_code == 202 and "volume_id" not in body:
+            self.volumes.append(resp.json()["restore"]["volume_id"])
+
     # --- groups (3.20) -------------------------------------------------------------------
 
     def group(self):
@@ -497,7 +515,8 @@ class Run:
                   ("transfer", 2), ("retype", 3), ("migrate", 2), ("extend", 3),
                   ("snapshot_create", 4), ("snapshot_delete", 2),
                   ("snapshot_reset_status", 1), ("snapshot_unmanage", 1),
-                  ("snapshot_manage", 1), ("backup_create", 1), ("backup_delete", 1),
+                  ("snapshot_manage", 1), ("backup_create", 2), ("backup_delete", 1),
+                  ("backup_restore", 1),
                   ("interrupt", 3), ("lost_request", 2), ("group_create", 2),
                   ("group_volume", 2), ("group_delete", 2))
 

@@ -49,6 +49,20 @@ class CheckDeleting(task.Task):
         volume_status.fail_operation(ctxt, volume_id, "deleting", "error_deleting",
                                      volume_status.EVENT_DELETE, "delete volume",
                                      common.failure_reason(flow_failures))
+        # a cascade that failed before delete_snapshots ran: its snapshots end too (else
+        # they stayed `deleting` for ever)
+        end_cascaded_snapshots(volume_id)
+
+
+def end_cascaded_snapshots(volume_id):
+    """The snapshots a cascade delete marked `deleting` -> error_deleting, their workers rows
+    released (each its own conditional UPDATE: one a flow finished meanwhile is left)."""
+    for snapshot in db.snapshot_get_all_for_volume(volume_id):
+        with writer() as s:
+            if db.conditional_update(models.Snapshot, snapshot.id,
+                                     {"status": "error_deleting"},
+                                     {"status": "deleting", "deleted": False}, session=s):
+                db.worker_release("snapshot", snapshot.id, session=s)
 
 
 class DeleteSnapshots(task.Task):
@@ -70,12 +84,7 @@ class DeleteSnapshots(task.Task):
             LOG.info("Snapshot %s deleted with its volume %s", snapshot.id, volume.id)
 
     def revert(self, volume, **kwargs):
-        for snapshot in db.snapshot_get_all_for_volume(volume.id):
-            with writer() as s:
-                if db.conditional_update(models.Snapshot, snapshot.id,
-                                         {"status": "error_deleting"},
-                                         {"status": "deleting", "deleted": False}, session=s):
-                    db.worker_release("snapshot", snapshot.id, session=s)
+        end_cascaded_snapshots(volume.id)
 
 
 class RemoveExports(task.Task):
