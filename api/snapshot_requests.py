@@ -39,6 +39,10 @@ class SnapshotRequests:
                         volume_id, " or ".join(allowed), volume.status,
                         "" if force or volume.status != "in-use"
                         else " (use force=true to snapshot an in-use volume)"))
+            if not volume.host:  # (an unplaced volume an admin reset to available)
+                raise exception.InvalidVolume(
+                    reason="Volume %s is on no back end (it was never placed), so it has no "
+                           "storage to snapshot." % volume_id)
             # 413 (and nothing written) when over the snapshots or gigabytes quota.
             quota.reserve_snapshot(ctx.project_id, volume.size,
                                    quota_api.volume_type_name(s, volume.volume_type_id),
