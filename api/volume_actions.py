@@ -12,7 +12,7 @@ from oslo_config import cfg
 
 from api import policy, views
 from api.backends import refuse_if_frozen
-from common import exception, image_service, volume_status
+from common import exception, image_service, quota, volume_status
 from common.db import api as db
 from common.db import models, types_api
 from common.db import volume_actions_api as adb
@@ -376,6 +376,7 @@ class VolumeActions:
         if types_api.encryption_changed(volume.volume_type_id, vtype.id):
             raise exception.InvalidInput(reason="Retype cannot change encryption "
                                                 "requirements.")
+        quota.check_type_room(volume.project_id, volume.size, vtype.name)  # 413 when full
         self._begin(ctx, volume, "retyping", "retype", ("available", "in-use"),
                     "Volume status must be available or in-use and must not be migrating or "
                     "have an operation in flight to retype.")

@@ -413,6 +413,20 @@ def on_type_change(session, volume_id, old_type_id, new_type_id):
                 session=session, force=True)
 
 
+def check_type_room(project_id, size, type_name):
+    """Before a retype is accepted: 413 when the new type's volumes_<type> or
+    gigabytes_<type> limit has no room for the volume (as Cinder refuses it at the API). The
+    charge itself moves when the type changes (on_type_change)."""
+    if not type_name:
+        return
+    deltas = {"volumes_" + type_name: 1, "gigabytes_" + type_name: size}
+    limits = project_limits(project_id, list(deltas))
+    usage = project_usage(project_id, list(deltas))
+    for resource, amount in sorted(deltas.items()):
+        if 0 <= limits[resource] < usage[resource] + amount:
+            raise _over(resource, amount, limits[resource], usage[resource])
+
+
 def on_operation_failed(session, volume, from_status, to_status):
     """Called by common.volume_status.fail_operation in the transaction of a won failure
     ending: a failed extend gives its extra gigabytes back; a failed delete charges the

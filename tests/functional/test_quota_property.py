@@ -613,7 +613,7 @@ def stack_for_the_run(make_stack):
     # limits that some sequences reach (413s are part of the run); p2 has a per-type one
     for project, limits in (("p1", {"volumes": 8, "gigabytes": 24, "snapshots": 5,
                                     "backups": 3, "groups": 2}),
-                            ("p2", {"volumes": 10, "volumes_on-other": 3,
+                            ("p2", {"volumes": 10, "volumes_on-other": 2,
                                     "gigabytes": 30})):
         resp = stack.request("PUT", "/os-quota-sets/" + project, {"quota_set": limits})
         assert resp.status_code == 200, resp.text
@@ -628,3 +628,44 @@ def test_random_sequences_leave_no_quota_drift(make_stack, seed):
         run.step()
     # the run did something: resources were made and usage is not all zero
     assert run.volumes and any(quota_api.recount().values()), "\n".join(run.log)
+
+
+def test_retype_moves_per_type_usage_and_respects_the_new_types_limits(make_stack):
+    """The drift the sequences found first, pinned: a retype in place moves
+    volumes_<type>/gigabytes_<type> to the new type; a new type without room is a 413 at
+    the API and nothing changes."""
+    stack = stack_for_the_run(make_stack)
+
+    def usage(project="p2"):
+        return quota.project_usage(project, ["volumes_on-other", "gigabytes_on-other",
+                                             "volumes_plain", "gigabytes_plain"])
+
+    def made(**fields):
+        resp = stack.request("POST", "/volumes", {"volume": dict(
+            size=2, name="v", **fields)}, project="p2")
+        assert resp.status_code == 202, resp.text
+        return stack.wait_volume(resp.json()["volume"]["id"], ("available",))
+
+    first = made(volume_type="on-other")
+    made(volume_type="plain")
+    assert usage() == {"volumes_on-other": 1, "gigabytes_on-other": 2,
+                       "volumes_plain": 1, "gigabytes_plain": 2}
+    path = "/volumes/%s/action"
+    resp = stack.request("POST", path % first["id"], {"os-retype": {"new_type": "plain"}},
+                         project="p2")
+    assert resp.status_code == 202, resp.text
+    assert stack.wait_volume(first["id"], ("available",))["volume_type"] == "plain"
+    assert usage() == {"volumes_on-other": 0, "gigabytes_on-other": 0,
+                       "volumes_plain": 2, "gigabytes_plain": 4}
+    assert quota.check() == []
+    # p2 may have 2 volumes of on-other: with two there, retyping a third to it is refused
+    made(volume_type="on-other")
+    made(volume_type="on-other")
+    resp = stack.request("POST", path % first["id"], {"os-retype": {
+        "new_type": "on-other", "migration_policy": "on-demand"}}, project="p2")
+    assert resp.status_code == 413, resp.text
+    assert "volumes_on-other" in resp.json()["overLimit"]["message"]
+    assert stack.wait_volume(first["id"], ("available",))["volume_type"] == "plain"
+    assert usage() == {"volumes_on-other": 2, "gigabytes_on-other": 4,
+                       "volumes_plain": 2, "gigabytes_plain": 4}
+    assert quota.check() == []
