@@ -319,11 +319,18 @@ class RBDDriver(base.VolumeDriver):
                             features=rbd.RBD_FEATURE_LAYERING, order=self._order())
         except rbd.ImageExists:
             raise exception.DriverError(reason="RBD image %s already exists" % name)
+        return self._finish_clone(ioctx, name, volume, depth=None, always_flatten=always_flatten)
+
+    def _finish_clone(self, ioctx, name, volume, depth, always_flatten=False):
+        """Grow a fresh clone to the volume's size and flatten it when its chain would be
+        deeper than rbd_max_clone_depth (depth None: count it); on any failure remove it."""
+        _rados, rbd = _import_bindings()
         try:
             with rbd.Image(ioctx, name) as image:
                 if image.size() < volume.size * GiB:
                     image.resize(volume.size * GiB)
-                depth = self._clone_depth(ioctx, image)
+                if depth is None:
+                    depth = self._clone_depth(ioctx, image)
                 if always_flatten or depth > self.configuration.rbd_max_clone_depth:
                     LOG.info("Flattening %s (clone depth %d, rbd_max_clone_depth %d)", name,
                              depth, self.configuration.rbd_max_clone_depth)
@@ -452,18 +459,7 @@ class RBDDriver(base.VolumeDriver):
             LOG.warning("Image %s: cephx user %s may not clone %s (%s): not cloned", image_id,
                         self.configuration.rbd_user, where, exc)
             return None
-        try:
-            with rbd.Image(ioctx, name) as image:
-                if image.size() < volume.size * GiB:
-                    image.resize(volume.size * GiB)
-                if depth > self.configuration.rbd_max_clone_depth:
-                    LOG.info("Flattening %s (clone depth %d, rbd_max_clone_depth %d)", name,
-                             depth, self.configuration.rbd_max_clone_depth)
-                    image.flatten()
-        except Exception:
-            rbd.RBD().remove(ioctx, name)
-            raise
-        return {"provider_location": "rbd:%s/%s" % (self._pool_of(volume), name)}
+        return self._finish_clone(ioctx, name, volume, depth)
 
     def revert_to_snapshot(self, volume, snapshot):
         _rados, rbd = _import_bindings()
