@@ -1,7 +1,9 @@
 """Quota usage cannot drift: seeded random sequences of everything that creates, deletes,
-moves or forgets a volume, snapshot or backup (with failures injected into some flows), over
-two projects, two back ends and three volume types; after each step, once nothing is in
-flight, `quota check` finds no drift and the API's usage equals the recount.
+moves or forgets a volume, snapshot, backup or group (with failures injected into some flows,
+flows held at a step while an admin resets or force-deletes under them, and requests lost
+between the API and the volume service, ended by the service's start-up cleanup), over two
+projects, two back ends and three volume types; after each step, once nothing is in flight,
+`quota check` finds no drift and the API's usage equals the recount.
 
 A failure names the seed and prints the steps taken; replay one with
 LAMINA_QUOTA_SEED=<seed> (and LAMINA_QUOTA_STEPS=<n>) on this file."""
