@@ -595,8 +595,8 @@ class Run:
                           "counted)}): %s" % (project, wrong))
 
 
-def stack_for_the_run(make_stack):
-    stack = make_stack(backends={b: {} for b in BACKENDS})
+def stack_for_the_run(make_stack, database_url=None):
+    stack = make_stack(backends={b: {} for b in BACKENDS}, database_url=database_url)
     deadline = time.monotonic() + 30
     while True:  # both back ends' pools reported to the scheduler, with room
         resp = stack.request("GET", "/scheduler-stats/get_pools?detail=True")
