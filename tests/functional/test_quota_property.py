@@ -47,7 +47,7 @@ REFUSALS = (400, 403, 404, 409, 413)
 
 SEEDS = [int(os.environ["LAMINA_QUOTA_SEED"])] if os.environ.get("LAMINA_QUOTA_SEED") \
     else [11, 23, 37]
-STEPS = int(os.environ.get("LAMINA_QUOTA_STEPS", "45"))
+STEPS = int(os.environ.get("LAMINA_QUOTA_STEPS", "60"))
 
 
 class Run:
