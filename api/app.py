@@ -7,7 +7,7 @@ import werkzeug.exceptions
 from oslo_config import cfg
 from sqlalchemy import exc as sa_exc
 
-from api import auth, metrics, microversion
+from api import access_log, auth, metrics, microversion
 from api.attachment_requests import Attachments
 from api.backup_requests import BackupRequests
 from api.routes import (
@@ -162,4 +162,5 @@ def create_app():
     app.wsgi_app = auth.wrap(app.wsgi_app)
     # outside keystonemiddleware, so its 401s are counted too; serves /metrics
     app.wsgi_app = metrics.wrap(app, app.wsgi_app)
+    app.wsgi_app = access_log.wrap(app.wsgi_app)
     return app

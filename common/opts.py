@@ -4,7 +4,7 @@ import itertools
 
 
 def list_opts():
-    from api import auth, metrics, volume_actions, volume_requests
+    from api import access_log, auth, metrics, volume_actions, volume_requests
     from api import service as api_service
     from api.routes import helpers
     from backup_worker import engine as backup_engine
@@ -31,7 +31,8 @@ def list_opts():
             scheduler_manager.scheduler_opts, weighers.weigher_opts,
             volume_manager.volume_manager_opts, volume_service.volume_service_opts,
             quota.quota_opts, db_api.message_opts, image_convert.image_convert_opts,
-            volume_actions.upload_image_opts, metrics.metrics_opts, control.control_opts)),
+            volume_actions.upload_image_opts, metrics.metrics_opts, control.control_opts,
+            access_log.access_log_opts)),
         ("database", session.database_opts),
         ("upgrade_levels", rpc.upgrade_opts),
         ("debug", fault.debug_opts),
