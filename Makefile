@@ -38,11 +38,18 @@ services: venv
 	bash deploy/tgt/tgt-aio.sh start
 	bash deploy/lvm/lvm-tools.sh install
 
+REQUIRE_ALL := LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_GLANCE=1 LAMINA_REQUIRE_HEAT=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1
+# The in-process layers run on both cores (pytest-xdist, a test file per worker: each file's
+# stacks are its own, on ports and directories of their own); the integration layer runs
+# alone, one test at a time: its deployments share fixed ports (Nova, Glance, Heat, tgt) and
+# each already uses both cores. Both layers always run; the target fails if either did.
 test: venv services
-	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_NOVA=1 LAMINA_REQUIRE_GLANCE=1 LAMINA_REQUIRE_HEAT=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+	$(REQUIRE_ALL) $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/unit tests/functional $(PYTEST_ARGS); \
+	in_process=$$?; \
+	$(REQUIRE_ALL) $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS) && exit $$in_process
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit tests/functional $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -x -p no:cacheprovider -n 2 --dist loadfile tests/unit tests/functional $(PYTEST_ARGS)
 
 test-integration: venv services
 	LAMINA_REQUIRE_CEPH=1 LAMINA_REQUIRE_KEYSTONE=1 LAMINA_REQUIRE_TGT=1 LAMINA_REQUIRE_LVM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
