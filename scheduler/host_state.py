@@ -65,6 +65,13 @@ class PoolState:
         self.reported_at = row.reported_at
         self.backend_state = self.capabilities.get("backend_state", "up")
 
+    def fingerprint(self):
+        """What the indexes depend on: unchanged, a pool stays where it is."""
+        return (self.availability_zone, self.raw_capabilities, self.reported_at,
+                self.usable_capacity_gb, self.db_allocated_gb, self.db_volume_count,
+                self.pending_gb, self.pending_count, self.service_disabled,
+                self.service_frozen)
+
     @property
     def free_virtual_gb(self):
         return self.usable_capacity_gb - self.allocated_capacity_gb
@@ -249,12 +256,15 @@ class PoolCache:
                 state = self._pools.get(row.name)
                 if state is None:
                     state = PoolState(row)
+                    before = None
                 else:
+                    before = state.fingerprint()
                     state.update_from_row(row)
                 state.service_disabled = row.host in disabled
                 state.service_frozen = row.host in frozen
                 fresh[row.name] = state
-                self._reindex(state)
+                if state.fingerprint() != before:  # most pools did not change since
+                    self._reindex(state)
             for name in self._pools:
                 if name not in fresh:
                     self._unindex(name)
