@@ -46,11 +46,12 @@ scheduler_opts = [
                     "request was lost, e.g. a scheduler died holding it) goes to error. "
                     "Checked every scheduler_stuck_timeout seconds (at most every minute)."),
     cfg.IntOpt("scheduler_decision_history", default=100, min=0,
-               help="Placements each scheduler keeps in memory (the newest), each with every "
-                    "pool's filter verdict and weight and the pool chosen, for "
-                    "`lamina-manage scheduler explain VOLUME`. 0 keeps none (explain then "
-                    "answers with a dry run of the volume's request). Each kept placement "
-                    "holds a line per pool: memory grows with this times the pool count."),
+               help="Placements each scheduler keeps in memory (the newest), for "
+                    "`lamina-manage scheduler explain VOLUME`: the request, its cutoff, the "
+                    "verdicts of the pools the placement looked at and the pool chosen; the "
+                    "other pools' verdicts are computed when explain asks. A refused "
+                    "placement keeps every pool's verdict. 0 keeps none (explain then "
+                    "answers with a dry run of the volume's request)."),
 ]
 CONF = cfg.CONF
 CONF.register_opts(scheduler_opts)
@@ -160,7 +161,7 @@ class SchedulerManager:
         except exception.NoValidBackend as exc:
             # the source is gone: no pool was weighed, the decision is still one of this
             # scheduler's (counted and kept for explain)
-            self._decided({"volume_id": volume.id, "size": volume.size}, [], None,
+            self._decided({"volume_id": volume.id, "size": volume.size}, [], [], (), None,
                           "no_valid_backend")
             self._fail(ctxt, volume, str(exc))
             return
@@ -235,7 +236,7 @@ class SchedulerManager:
         request = {"volume_id": volume_id, "size": volume.size, "volume_type": vtype.name,
                    "availability_zone": volume.availability_zone,
                    "extra_specs": {e.key: e.value for e in vtype.extra_specs}}
-        here = [p for p in self.pools.snapshot() if p.name == volume.host]
+        here = [p for p in [self.pools.get(volume.host)] if p is not None]
         checks = [n for n in CONF.scheduler_default_filters
                   if n != "CapacityFilter"]  # the volume is already counted there
         if here and filters.passes(here[0], request, checks):
@@ -275,7 +276,7 @@ class SchedulerManager:
             LOG.info("Volume %s is no longer waiting to migrate", volume_id)
             return
         try:
-            pool = [p for p in self.pools.snapshot() if p.name == dest_pool]
+            pool = [p for p in [self.pools.get(dest_pool)] if p is not None]
             request = {"size": volume.size, "availability_zone": None, "extra_specs": {}}
             if not pool or not filters.backend_up_filter(pool[0], dict(
                     request, reported_after=utcnow() - datetime.timedelta(
@@ -327,7 +328,10 @@ class SchedulerManager:
 
     @staticmethod
     def _with_cutoff(request):
-        # One cutoff for all pools, not one clock read per pool.
+        # One cutoff for all pools, not one clock read per pool (a recorded placement's
+        # request keeps its own).
+        if request.get("reported_after") is not None:
+            return request
         return dict(request, reported_after=utcnow() - datetime.timedelta(
             seconds=CONF.service_down_time))
 
@@ -341,6 +345,14 @@ class SchedulerManager:
             pools = [p for p in pools if p.host == request["backend"]]
         passed = [p for p in pools if filters.passes(p, request, names)]
         return weighers.weigh(passed, CONF.scheduler_default_weighers)
+
+    def best(self, request, exclude=()):
+        """Placement's fast path: the pool candidates() would put first (None: no pool
+        passes), from the cache's index for this kind of request, looking only at the pools
+        ranked above it. Returns (pool, looked): looked is (name, filter, reason) of each pool
+        looked at and rejected."""
+        return self.pools.best(self._with_cutoff(request), CONF.scheduler_default_filters,
+                               CONF.scheduler_default_weighers, exclude)
 
     def evaluate(self, request):
         """What candidates() decides, with its reasons: (ranked, rejected). ranked is the
@@ -380,24 +392,26 @@ class SchedulerManager:
         The choice and its note in the cache happen under one lock, so concurrent requests in
         this process each see the ones chosen before them (the volume number weigher spreads
         a burst instead of sending it all to one pool); the database claim, outside the lock,
-        decides. The decision (every pool's verdict, the pool chosen) is kept for explain
-        and counted in the metrics."""
+        decides. The choice comes from the cache's index (``best``): its cost does not grow
+        with the number of pools. The decision is kept for explain (the pools looked at; the
+        rest is computed when explain asks) and counted in the metrics; a refusal evaluates
+        and keeps every pool, as explain would."""
+        request = self._with_cutoff(request)  # one cutoff for every attempt and the record
         tried = set()
-        first = None  # the first look at the pools: the one kept and counted
+        looked = {}  # pools looked at and rejected: name -> (filter, reason)
         chosen = None
         result = "error"  # unless placed or refused below: the database failed, say
         try:
             for _ in range(CONF.scheduler_max_attempts):
                 with self._choose_lock:
-                    ranked, rejected = self.evaluate(request)
-                    if first is None:
-                        first = ([(p.name, w) for p, w in ranked], rejected)
-                        for _name, by, _reason in rejected:
+                    pool, rejected = self.best(request, exclude=tried)
+                    for name, by, reason in rejected:
+                        if name not in looked and name not in tried:
+                            looked[name] = (by, reason)
                             metrics.scheduler_rejections.labels(by).inc()
-                    ranked = [p for p, _w in ranked if p.name not in tried]
-                    if not ranked:
+                    if pool is None:
                         break
-                    best = ranked[0].name
+                    best = pool.name
                     self.pools.note_choice(best, request["size"])
                 claimed = False
                 try:
@@ -410,18 +424,52 @@ class SchedulerManager:
                 # Someone else took the room: learn the pool's real figures, try the next.
                 metrics.scheduler_claims_lost.inc()
                 tried.add(best)
+                looked.pop(best, None)
                 self.pools.refresh_pool(best)
             result = "no_valid_backend"
             raise exception.NoValidBackend(reason=self._explain(request))
         finally:
-            weighed, rejected = first or ([], [])
-            self._decided(request, weighed, rejected, tried, chosen, result)
+            if chosen is None:
+                # refused (or failed): the cold path keeps every pool's verdict
+                ranked, rejected = self.evaluate(request)
+                for name, by, _reason in rejected:
+                    if name not in looked:
+                        metrics.scheduler_rejections.labels(by).inc()
+                self._decided(request, [(p.name, w) for p, w in ranked], rejected, tried,
+                              chosen, result)
+            else:
+                self._decided(request, None, looked, tried, chosen, result)
 
     def _decided(self, request, weighed, rejected, lost, chosen, result):
+        """Keep a decision for explain. weighed None: a placement of the fast path, whose
+        `rejected` holds only the pools it looked at ({name: (filter, reason)}); explain
+        computes the rest from the request (with its cutoff) kept here."""
         metrics.scheduler_decisions.labels(result).inc()
-        decision = (_public_request(request), weighed, rejected, frozenset(lost), chosen)
+        kept_request = dict(request) if weighed is None else None
+        decision = (_public_request(request), weighed, rejected, frozenset(lost), chosen,
+                    kept_request)
         with self._decisions_lock:
             self._decisions.append(decision)
+
+    def _recorded_verdicts(self, request, looked, lost, chosen):
+        """explain's pools for a fast-path placement: the verdicts it looked at, the pools
+        it chose or lost a claim on as passed, every other pool evaluated now against the
+        same request and cutoff; the passing ones weighed together."""
+        ranked, rejected = self.evaluate(request)
+        passed_then = set(lost) | {chosen}
+        by_name = {p.name: p for p, _w in ranked}
+        for pool_name in passed_then - set(by_name):
+            pool = self.pools.get(pool_name)
+            if pool is not None:
+                by_name[pool_name] = pool
+        for pool_name in set(looked) - passed_then:
+            by_name.pop(pool_name, None)
+        verdicts = {name: (by, reason) for name, by, reason in rejected}
+        verdicts.update(looked)
+        weighed = [(p.name, w) for p, w in weighers.ranked(list(by_name.values()),
+                                                           CONF.scheduler_default_weighers)]
+        return weighed, [(name, by, reason) for name, (by, reason) in verdicts.items()
+                         if name not in by_name]
 
     def explain(self, ctxt, volume_id=None, size=None, volume_type=None):
         """Why a volume went where it went (the decision kept in this scheduler's history),
@@ -435,7 +483,10 @@ class SchedulerManager:
             with self._decisions_lock:
                 kept = [d for d in self._decisions if d[0]["volume_id"] == volume_id]
             if kept:
-                request, weighed, rejected, lost, chosen = kept[-1]
+                request, weighed, rejected, lost, chosen, kept_request = kept[-1]
+                if weighed is None:
+                    weighed, rejected = self._recorded_verdicts(kept_request, rejected, lost,
+                                                                chosen)
                 return {"request": copy.deepcopy(request),
                         "pools": self.verdicts(weighed, rejected, lost), "chosen": chosen,
                         "recorded": True}
