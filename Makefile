@@ -60,7 +60,7 @@ test-tempest: venv services
 	$(BIN)/python -m tests.tempest
 
 bench: venv services
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --targets embedded,aio,deployed,cinder
 	$(BIN)/python -m bench.rbd
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.attach

@@ -73,11 +73,17 @@ def parse_time(text):
 # --- HTTP --------------------------------------------------------------------------------------
 
 class Client:
-    """The Cinder v3 API of one project, with one keep-alive session per thread."""
+    """The Cinder v3 API of one project, with one keep-alive session per thread.
 
-    def __init__(self, base_url, project, user="admin", timeout=120):
-        self.base = "%s/v3/%s" % (base_url.rstrip("/"), project)
-        self.headers = {"X-Auth-Token": "%s:%s" % (user, project),
+    Without `token`: noauth's "user:project" token, the project's name in the URL. With a
+    Keystone `token` (see KeystoneAuth): that token on every request, and `project_id`, the
+    token's project, in the URL."""
+
+    def __init__(self, base_url, project, user="admin", timeout=120, token=None,
+                 project_id=None):
+        self.project_id = project_id or project
+        self.base = "%s/v3/%s" % (base_url.rstrip("/"), self.project_id)
+        self.headers = {"X-Auth-Token": token or "%s:%s" % (user, project),
                         "Content-Type": "application/json"}
         self.timeout = timeout
         self._tls = threading.local()
@@ -130,6 +136,129 @@ class Client:
             marker = page[-1]["id"]
 
 
+# --- Keystone ----------------------------------------------------------------------------------
+
+KEYSTONE_AIO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "deploy", "keystone", "keystone-aio.sh")
+
+
+def keystone_facts():
+    """The `export NAME=value` lines of `deploy/keystone/keystone-aio.sh env` as a dict.
+    Raises RuntimeError, saying why, when Keystone is not running."""
+    try:
+        status = subprocess.run(["bash", KEYSTONE_AIO, "status"], capture_output=True,
+                                text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RuntimeError("cannot ask %s status: %r" % (KEYSTONE_AIO, exc)) from exc
+    if status.returncode != 0:
+        raise RuntimeError("Keystone is not running (%s): start it with `make services` or "
+                           "`bash deploy/keystone/keystone-aio.sh install && bash "
+                           "deploy/keystone/keystone-aio.sh start`"
+                           % " / ".join(status.stdout.split("\n")).strip(" /"))
+    out = subprocess.run(["bash", KEYSTONE_AIO, "env"], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    facts = {}
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            name, _, value = line[len("export "):].partition("=")
+            facts[name] = value.strip().strip("'\"")
+    return facts
+
+
+def keystone_authtoken(facts, **extra):
+    """The [keystone_authtoken] section a service (Lamina or Cinder) validates tokens with:
+    Lamina's Keystone, its service user, memcached as keystonemiddleware's token cache."""
+    return {"www_authenticate_uri": facts["LAMINA_KS_WWW_AUTHENTICATE_URI"],
+            "auth_url": facts["LAMINA_KS_WWW_AUTHENTICATE_URI"], "auth_type": "password",
+            "username": facts["LAMINA_KS_SERVICE_USER"],
+            "password": facts["LAMINA_KS_SERVICE_PASSWORD"],
+            "project_name": facts["LAMINA_KS_SERVICE_PROJECT"],
+            "user_domain_name": facts["LAMINA_KS_DOMAIN"],
+            "project_domain_name": facts["LAMINA_KS_DOMAIN"],
+            "memcached_servers": facts["LAMINA_KS_MEMCACHED_SERVERS"], **extra}
+
+
+class KeystoneAuth:
+    """Real Keystone tokens for the benchmark's clients, as a client gets them: the admin
+    user (admin role) on one Keystone project per benchmark project ("bench-create", ...;
+    created, with the grant, when missing), one password authentication per client.
+
+    The same users and projects serve every Keystone set-up (Lamina deployed and Cinder)."""
+
+    def __init__(self, facts):
+        self.url = facts["LAMINA_KS_AUTH_URL"].rstrip("/")
+        self.domain = facts["LAMINA_KS_DOMAIN"]
+        self.user = facts["LAMINA_KS_ADMIN_USER"]
+        self.password = facts["LAMINA_KS_ADMIN_PASSWORD"]
+        self.admin_project = facts["LAMINA_KS_ADMIN_PROJECT"]
+        self.project_ids = {}
+        self.issued = 0
+        self._lock = threading.Lock()
+        self._admin = None
+
+    def _auth(self, scope):
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": self.user, "domain": {"name": self.domain},
+            "password": self.password}}}, "scope": scope}}
+        resp = requests.post(self.url + "/auth/tokens", json=body, timeout=60)
+        if resp.status_code != 201:
+            raise RuntimeError("Keystone token for %s (%s): %s %s" % (
+                self.user, scope, resp.status_code, resp.text[:300]))
+        self.issued += 1
+        return resp.headers["X-Subject-Token"], resp.json()["token"]
+
+    def _ensure_project(self, name):
+        """The id of Keystone project `name` (created if missing), the admin user admin on it."""
+        if name == self.admin_project:
+            return None
+        with self._lock:
+            if name in self.project_ids:
+                return self.project_ids[name]
+            # Keystone's default policies want a system-scoped token to manage projects
+            system, _ = self._auth({"system": {"all": True}})
+            h = {"X-Auth-Token": system}
+
+            def call(method, path, ok, **kw):
+                resp = requests.request(method, self.url + path, headers=h, timeout=60, **kw)
+                if resp.status_code not in ok:
+                    raise RuntimeError("Keystone %s %s: %s %s" % (
+                        method, path, resp.status_code, resp.text[:300]))
+                return resp.json() if resp.content else None
+
+            domain = call("GET", "/domains?name=%s" % self.domain, (200,))["domains"][0]["id"]
+            found = call("GET", "/projects?name=%s&domain_id=%s" % (name, domain),
+                         (200,))["projects"]
+            if found:
+                pid = found[0]["id"]
+            else:
+                pid = call("POST", "/projects", (201,), json={"project": {
+                    "name": name, "domain_id": domain, "enabled": True,
+                    "description": "Lamina benchmarks (bench/)"}})["project"]["id"]
+            uid = call("GET", "/users?name=%s&domain_id=%s" % (self.user, domain),
+                       (200,))["users"][0]["id"]
+            rid = call("GET", "/roles?name=admin", (200,))["roles"][0]["id"]
+            call("PUT", "/projects/%s/users/%s/roles/%s" % (pid, uid, rid), (200, 201, 204))
+            self.project_ids[name] = pid
+            return pid
+
+    def token(self, project):
+        """(token, project id) of the admin user on Keystone project `project`."""
+        self._ensure_project(project)
+        token, body = self._auth({"project": {"name": project,
+                                              "domain": {"name": self.domain}}})
+        return token, body["project"]["id"]
+
+    def admin(self):
+        """The cloud admin's token (project admin), fetched once: the harness's own requests."""
+        if self._admin is None:
+            self._admin = self.token(self.admin_project)
+        return self._admin
+
+    def client(self, base_url, project):
+        token, project_id = self.token(project)
+        return Client(base_url, project, token=token, project_id=project_id)
+
+
 def wait_until(predicate, timeout, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -155,12 +284,15 @@ class Results:
         self.machine = machine()
 
     def add(self, benchmark, setup, figure, value, unit, target=None, better="lower",
-            note=None):
+            note=None, key=None):
         """target: the issue's figure to compare with (None when there is none); better:
-        'lower' or 'higher', which side of the target passes."""
+        'lower' or 'higher', which side of the target passes; key: names the figure for
+        the summary of the issue's table (bench.run), the same for every set-up."""
         row = {"benchmark": benchmark, "setup": setup, "figure": figure,
                "value": None if value is None else round(float(value), 3), "unit": unit,
                "target": target, "better": better, "note": note}
+        if key:
+            row["key"] = key
         if target is not None and value is not None:
             row["meets_target"] = value <= target if better == "lower" else value >= target
         self.rows.append(row)
@@ -271,11 +403,17 @@ def machine():
 
 # --- CPU accounting ----------------------------------------------------------------------------
 
+# Processes that serve every set-up alike (not the set-up's own): accounted apart.
+SHARED_PROCESSES = ("mariadb", "rabbitmq", "postgresql", "keystone", "memcached")
+
+
 def system_pids():
-    """The database and broker servers on this machine, by process name, for CPU accounting."""
+    """The database and broker servers on this machine, by process name, and Lamina's
+    Keystone (deploy/keystone: gunicorn of /var/lib/lamina-keystone) and memcached, for CPU
+    accounting."""
     found = {}
     names = {"mariadbd": "mariadb", "mysqld": "mariadb", "beam.smp": "rabbitmq",
-             "postgres": "postgresql"}
+             "postgres": "postgresql", "memcached": "memcached"}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -286,7 +424,32 @@ def system_pids():
             continue
         if comm in names:
             found.setdefault(names[comm], []).append(int(entry))
+        elif comm.startswith("gunicorn") or comm == "lamina-keystone":
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if b"lamina-keystone" in cmdline:
+                found.setdefault("keystone", []).append(int(entry))
     return found
+
+
+def session_pids(sid):
+    """Every process of session `sid` (a service started with setsid: its workers and
+    children too)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and fields[3] == str(sid):
+            found.append(int(entry))
+    return sorted(found)
 
 
 def _machine_busy_seconds():

@@ -13,8 +13,21 @@ import time
 
 from bench.common import parse_time, summary_ms, wait_until
 
-TARGET_THROUGHPUT = 150.0  # volumes/s, deployed (issue 2)
-TARGET_P50_MS = 20.0  # unloaded create->available p50 (issue 2)
+TARGET_THROUGHPUT = 150.0  # volumes/s, deployed (issues 2 and 14)
+TARGET_P50_MS = 20.0  # unloaded create->available p50 (issues 2 and 14)
+TARGET_DELETE = 300.0  # volumes/s, deployed (issue 14)
+TARGET_CONCURRENT_P99_MS = 100.0  # POST /volumes p99 under 64 concurrent clients (issue 14)
+WARM_UP = 10  # volumes created and deleted before the create benchmark (its CPU phase)
+
+
+def _target(target, value):
+    """The issue's target for Lamina's set-ups; none for the reference (Cinder)."""
+    return None if getattr(target, "reference", False) else value
+
+
+def _deployed_target(target, value):
+    """Targets the issue sets for the deployed Lamina only."""
+    return value if target.name == "deployed" else None
 
 
 def _count(client, status, limit=1000):
@@ -53,7 +66,7 @@ def _server_side(volumes):
     return lat, first, last
 
 
-def warm_up(client, count=10):
+def warm_up(client, count=WARM_UP):
     ids = [client.create_volume(1, "warm-%d" % i)["id"] for i in range(count)]
     wait_until(lambda: not _count(client, "creating"), 120, what="warm-up creates")
     for vid in ids:
@@ -110,10 +123,11 @@ def create_throughput(target, results, count, threads, poll_interval=0.05, setup
         return ids
     server_lat, first, last = _server_side([volumes[v] for v in ids if v in volumes])
     setup = target.name
-    target_tp = TARGET_THROUGHPUT if target.name == "deployed" else None
+    target_tp = _deployed_target(target, TARGET_THROUGHPUT)
     results.add("create throughput", setup, "%d vols, %d clients: vol/s" % (count, threads),
                 count / elapsed, "vol/s", target_tp, better="higher",
-                note="first POST to last volume seen available by the poller")
+                note="first POST to last volume seen available by the poller",
+                key="create_tp")
     if first is not None:
         results.add("create throughput", setup, "same, server timestamps: vol/s",
                     len(server_lat) / (last - first), "vol/s", target_tp, better="higher",
@@ -131,6 +145,7 @@ def create_throughput(target, results, count, threads, poll_interval=0.05, setup
                 count - statuses.get("available", 0), "vols", 0)
     results.detail("create_throughput/%s" % setup,
                    {"count": count, "threads": threads, "elapsed_s": elapsed,
+                    "warm_up": WARM_UP,
                     "post_phase_s": posted_at - t0, "polls": polls, "statuses": statuses,
                     "accept_ms": acc, "server_latency_ms": srv})
     return ids
@@ -158,7 +173,8 @@ def delete_throughput(target, results, ids, threads, poll_interval=0.05):
     left = client.list_ids(detail=True)
     results.add("delete throughput", target.name, "%d vols, %d clients: vol/s"
                 % (len(ids), threads), len(ids) / elapsed, "vol/s",
-                note="first DELETE to last volume gone")
+                _deployed_target(target, TARGET_DELETE), better="higher",
+                note="first DELETE to last volume gone", key="delete_tp")
     results.add("delete throughput", target.name, "left behind (error_deleting, ...)",
                 len(left), "vols", 0)
     results.detail("delete_throughput/%s" % target.name,
@@ -194,12 +210,14 @@ def latency_unloaded(target, results, samples, poll_interval=0.005):
         finished.append(volume)
     obs, srv = summary_ms(observed), summary_ms(_server_side(finished)[0])
     results.add("latency unloaded", target.name, "create->available p50 (client)", obs["p50"],
-                "ms", TARGET_P50_MS, note="poll GET /volumes/{id} every 5 ms")
+                "ms", _target(target, TARGET_P50_MS), note="poll GET /volumes/{id} every 5 ms",
+                key="create_p50")
     results.add("latency unloaded", target.name, "create->available p99 (client)", obs["p99"],
                 "ms")
     if srv:
         results.add("latency unloaded", target.name, "create->available p50 (server)",
-                    srv["p50"], "ms", TARGET_P50_MS, note="updated_at - created_at")
+                    srv["p50"], "ms", _target(target, TARGET_P50_MS),
+                    note="updated_at - created_at")
         results.add("latency unloaded", target.name, "create->available p99 (server)",
                     srv["p99"], "ms")
     results.detail("latency_unloaded/%s" % target.name, {"client_ms": obs, "server_ms": srv})
@@ -258,3 +276,53 @@ def latency_burst(target, results, size, poll_interval=0.01):
                    {"client_ms": obs, "server_ms": srv, "not_available": bad,
                     "server_span_ms": None if first is None else (last - first) * 1000.0})
     _delete_and_wait(client, list(volumes))
+
+
+def post_concurrency(target, results, clients=64, posts_each=2, poll_interval=0.05):
+    """`clients` threads POST /volumes at once (a barrier), each `posts_each` times back to
+    back: the answer time of every POST (p50, p99, max). Then waits until the volumes are
+    available and deletes them (not timed)."""
+    client = target.client("bench-concurrent")
+    barrier = threading.Barrier(clients)
+    answers, ids, errors = [], [], []
+    lock = threading.Lock()
+
+    def run(n):
+        barrier.wait()
+        for j in range(posts_each):
+            t = time.perf_counter()
+            try:
+                vid = client.create_volume(1, "conc-%d-%d" % (n, j))["id"]
+            except Exception as exc:  # noqa: BLE001 - counted, the others go on
+                with lock:
+                    errors.append(repr(exc))
+                continue
+            took = time.perf_counter() - t
+            with lock:
+                answers.append(took)
+                ids.append(vid)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    span = time.perf_counter() - t0
+    acc = summary_ms(answers)
+    label = "%d clients x %d POSTs" % (clients, posts_each)
+    if acc:
+        results.add("concurrent POST", target.name, "%s: p50" % label, acc["p50"], "ms")
+        results.add("concurrent POST", target.name, "%s: p99" % label, acc["p99"], "ms",
+                    _deployed_target(target, TARGET_CONCURRENT_P99_MS),
+                    note="POST /volumes answer time, all clients at once", key="post64_p99")
+        results.add("concurrent POST", target.name, "%s: max" % label, acc["max"], "ms")
+        results.add("concurrent POST", target.name, "%s: accepted/s" % label,
+                    len(answers) / span, "req/s")
+    results.add("concurrent POST", target.name, "%s: failed" % label, len(errors), "reqs", 0)
+    results.detail("concurrent_post/%s" % target.name,
+                   {"clients": clients, "posts_each": posts_each, "answer_ms": acc,
+                    "span_s": span, "errors": errors[:10]})
+    wait_until(lambda: not _count(client, "creating"), max(180, len(ids) * 0.3),
+               interval=poll_interval, what="the concurrent creates")
+    _delete_and_wait(client, ids)

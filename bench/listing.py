@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select
 from bench.common import summary_ms
 from common.db import models
 
-TARGET_MS = 100.0  # detail page of 1000 among 100k (issue 2)
+TARGET_MS = 50.0  # detail page of 1000 among 100k, MariaDB and PostgreSQL (issue 14)
 PROJECT = "bench-list"
 
 
@@ -106,12 +106,23 @@ def _in_process_query(requests):
 
 
 def detail_latency(target, results, sizes, requests):
-    """Fill the volumes table up to each size in turn and time the first detail page."""
+    """Fill the volumes table up to each size in turn and time the first detail page.
+
+    The rows go into the client's project (its Keystone project id where the set-up uses
+    Keystone); a set-up with another schema (Cinder) inserts them itself
+    (target.insert_volumes / delete_inserted)."""
     client = target.client(PROJECT)
+    project = client.project_id
+    own_insert = getattr(target, "insert_volumes", None)
+    reference = getattr(target, "reference", False)
     ids = []
     try:
         for size in sizes:
-            more, took = insert_volumes(target.db_url, len(ids), size - len(ids))
+            if own_insert:
+                more, took = own_insert(len(ids), size - len(ids), project)
+            else:
+                more, took = insert_volumes(target.db_url, len(ids), size - len(ids),
+                                            project=project)
             ids += more
             print("    inserted %d rows (%d in all) in %.1f s" % (len(more), len(ids), took),
                   flush=True)
@@ -120,8 +131,9 @@ def detail_latency(target, results, sizes, requests):
             page, nbytes = _time_requests(client, "/volumes/detail?limit=1000", requests,
                                           expect=min(1000, size))
             results.add("detail page", setup, "%s: first page p50" % label, page["p50"], "ms",
-                        TARGET_MS if size >= 100000 else None,
-                        note="GET /volumes/detail?limit=1000, %d KiB" % (nbytes // 1024))
+                        TARGET_MS if size >= 100000 and not reference else None,
+                        note="GET /volumes/detail?limit=1000, %d KiB" % (nbytes // 1024),
+                        key="detail_p50_%d" % size)
             results.add("detail page", setup, "%s: first page p90" % label, page["p90"], "ms")
             # A page in the middle (marker pagination), and the summary list.
             marker = ids[len(ids) // 2]
@@ -142,4 +154,7 @@ def detail_latency(target, results, sizes, requests):
                 detail["db_query_ms"] = query
             results.detail("detail_page/%s/%d" % (setup, size), detail)
     finally:
-        delete_inserted(target.db_url)
+        if own_insert:
+            target.delete_inserted(project)
+        else:
+            delete_inserted(target.db_url, project=project)

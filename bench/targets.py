@@ -4,7 +4,13 @@ embedded  the whole system in this process (tests.stack.Stack): SQLite, fake:// 
           file driver; the benchmark's client threads share the process (and the GIL)
 aio       `lamina-aio` as a subprocess: the same composition as `embedded`, own process
 deployed  lamina-api, lamina-scheduler and two lamina-volume processes (tests.integration
-          .cluster.Cluster) on RabbitMQ and a fresh MariaDB database
+          .cluster.Cluster) on RabbitMQ and a fresh MariaDB database, Keystone auth
+          (keystonemiddleware with memcached; Lamina's Keystone, deploy/keystone), the
+          clients with real tokens
+deployed-noauth  the same with auth_strategy = noauth ("user:project" tokens)
+cinder    real Cinder 29 (bench/cinder_ref.py, deploy/cinder-ref): cinder-api under uWSGI,
+          cinder-scheduler, one cinder-volume with two fake back ends, on the same RabbitMQ
+          (fresh vhost), MariaDB (fresh database) and Keystone, the same clients
 """
 
 import configparser
@@ -12,12 +18,22 @@ import glob
 import os
 import shutil
 
-from bench.common import Client, quiet_default_log_levels, quiet_logging_in_process
+from bench.cinder_ref import CinderTarget
+from bench.common import (
+    Client,
+    KeystoneAuth,
+    keystone_authtoken,
+    keystone_facts,
+    quiet_default_log_levels,
+    quiet_logging_in_process,
+)
 
 DESCRIPTIONS = {
     "embedded": "in-process Stack, SQLite, fake://",
     "aio": "lamina-aio subprocess, SQLite, fake://",
-    "deployed": "api+scheduler+2 volume procs, RabbitMQ, MariaDB",
+    "deployed": "api+scheduler+2 volume procs, RabbitMQ, MariaDB, Keystone",
+    "deployed-noauth": "api+scheduler+2 volume procs, RabbitMQ, MariaDB, noauth",
+    "cinder": CinderTarget.description,
 }
 
 
@@ -112,19 +128,32 @@ def _quiet_cluster_class():
 
 
 class DeployedTarget:
+    """Lamina as separate processes on RabbitMQ + MariaDB; Keystone auth unless `auth` is
+    false (the `deployed-noauth` set-up)."""
+
     name = "deployed"
+    auth = True
 
     def __init__(self, workdir, volume_hosts=2, api_threads=16):
-        self.workdir = os.path.join(workdir, "deployed")
+        self.workdir = os.path.join(workdir, self.name)
         self.n_hosts = volume_hosts
         self.api_threads = api_threads
         self.cluster = None
+        self.keystone = None
 
     def start(self):
         cls = _quiet_cluster_class()
+        kwargs = {}
+        if self.auth:
+            facts = keystone_facts()
+            self.keystone = KeystoneAuth(facts)
+            # as test_keystone's Lamina, with keystonemiddleware's token cache kept (300 s)
+            kwargs = {"conf_defaults": {"auth_strategy": "keystone"},
+                      "conf_sections": {"keystone_authtoken": keystone_authtoken(facts)},
+                      "auth": self.keystone.admin}
         self.cluster = cls(self.workdir, db_kind="mysql",
                            volume_hosts={"node%d" % (i + 1): {} for i in range(self.n_hosts)},
-                           api_threads=self.api_threads)
+                           api_threads=self.api_threads, **kwargs)
         try:
             self.cluster.start()
         except Exception:
@@ -140,6 +169,8 @@ class DeployedTarget:
         return {name: proc.popen.pid for name, proc in self.cluster.procs.items()}
 
     def client(self, project):
+        if self.keystone is not None:
+            return self.keystone.client(self.url, project)
         return Client(self.url, project)
 
     def log_bytes(self):
@@ -171,4 +202,12 @@ def save_logs(workdir, dest):
     return dest
 
 
-TARGETS = {"embedded": EmbeddedTarget, "aio": AioTarget, "deployed": DeployedTarget}
+class DeployedNoauthTarget(DeployedTarget):
+    name = "deployed-noauth"
+    auth = False
+
+
+TARGETS = {"embedded": EmbeddedTarget, "aio": AioTarget, "deployed": DeployedTarget,
+           "deployed-noauth": DeployedNoauthTarget, "cinder": CinderTarget}
+# The set-ups `bench.run` measures when --targets is not given (deployed-noauth on request)
+DEFAULT_TARGETS = ("embedded", "aio", "deployed", "cinder")
