@@ -103,6 +103,20 @@ def parse_args(argv):
     return args
 
 
+def _optional(fn):
+    """fn() or None, when fn is None or fails (say MariaDB has no connection left: a figure
+    beside the benchmark, never a reason to stop the run)."""
+    def call():
+        if fn is None:
+            return None
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001
+            print("    (%s: %r)" % (getattr(fn, "__name__", "probe"), exc), flush=True)
+            return None
+    return call
+
+
 @contextlib.contextmanager
 def phase(target, label, args, results, stamp):
     """Account the CPU each process uses (and MariaDB connections opened) during a phase;
@@ -110,8 +124,8 @@ def phase(target, label, args, results, stamp):
     pids = dict(target.pids())
     if os.getpid() not in pids.values():
         pids["bench client"] = os.getpid()
-    conns = getattr(target, "db_connections", None)
-    conns0 = conns() if conns else None
+    conns = _optional(getattr(target, "db_connections", None))
+    conns0 = conns()
     spy = {}
     for name, pid in target.pids().items():  # a service of several processes: each
         if isinstance(pid, list):
@@ -124,8 +138,9 @@ def phase(target, label, args, results, stamp):
             yield
     print("    " + cpu.line(), flush=True)
     info = cpu.report()
-    if conns:
-        info["db_connections_opened"] = conns() - conns0
+    conns1 = conns()
+    if conns0 is not None and conns1 is not None:
+        info["db_connections_opened"] = conns1 - conns0
         print("    MariaDB connections opened: %d" % info["db_connections_opened"], flush=True)
     results.detail("cpu/%s/%s" % (target.name, label), info)
 
