@@ -10,8 +10,7 @@ def backend_frozen(host):
     if not host:
         return False
     backend = host.split("#")[0]
-    return any(r.host == backend and r.frozen
-               for r in db.service_get_all(host=backend, binary=service.VOLUME_BINARY))
+    return db.service_frozen(backend, service.VOLUME_BINARY)
 
 
 def refuse_if_frozen(host):

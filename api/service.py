@@ -7,7 +7,7 @@ import waitress
 from oslo_config import cfg
 
 from api.app import create_app
-from common import config
+from common import config, service
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def main(argv=None):
     config.parse_args(sys.argv[1:] if argv is None else argv)
     config.setup_logging()
     server = make_server(create_app())
+    service.freeze_startup_objects()
     LOG.info("lamina-api listening on http://%s:%s", server.effective_host,
              server.effective_port)
     server.run()

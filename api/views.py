@@ -1,5 +1,6 @@
 """JSON renderings of resources, field for field as Cinder's API reference shows them."""
 
+import functools
 import json
 import uuid
 
@@ -13,13 +14,24 @@ def isotime(value):
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value is not None else None
 
 
+def _link_prefixes():
+    """(versioned, bookmark) URL prefixes of this request's links, worked out once per
+    request: a list renders a thousand of them."""
+    prefixes = flask.g.get("link_prefixes")
+    if prefixes is None:
+        base = flask.request.host_url.rstrip("/")
+        project = flask.request.view_args.get("project_id")
+        path = base if project is None else "%s/%s" % (base, project)
+        versioned = "%s/v%d" % (base, flask.g.api_major)
+        prefixes = flask.g.link_prefixes = (
+            versioned if project is None else "%s/%s" % (versioned, project), path)
+    return prefixes
+
+
 def _links(collection, ident):
-    base = flask.request.host_url.rstrip("/")
-    project = flask.request.view_args.get("project_id")
-    path = "%s/%s" % (collection, ident) if project is None else "%s/%s/%s" % (
-        project, collection, ident)
-    return [{"rel": "self", "href": "%s/v%d/%s" % (base, flask.g.api_major, path)},
-            {"rel": "bookmark", "href": "%s/%s" % (base, path)}]
+    versioned, bookmark = _link_prefixes()
+    return [{"rel": "self", "href": "%s/%s/%s" % (versioned, collection, ident)},
+            {"rel": "bookmark", "href": "%s/%s/%s" % (bookmark, collection, ident)}]
 
 
 def collection_links(collection, items, limit):
@@ -105,6 +117,7 @@ def attachment_detail(attachment):
     return body
 
 
+@functools.lru_cache(maxsize=1024)
 def service_uuid(volume_host):
     """The uuid of the volume service (host@backend) that owns a volume placed on
     host@backend#pool, or None. The services table keeps no uuid column: it is derived from

@@ -242,11 +242,13 @@ class VolumeRequests:
                                      "the scheduler could not be reached (%s)" % exc,
                                      expected={"host": None})
 
-    def delete(self, ctx, volume_id, cascade=False, force=False):
+    def delete(self, ctx, volume_id, cascade=False, force=False, volume=None):
         """Delete a volume; with cascade its snapshots (available or error) go with it.
         `force` (3.23 `?force=true`, an admin's) takes the volume and, with cascade, its
-        snapshots in any status, as Cinder does."""
-        volume = db.volume_get(ctx, volume_id)
+        snapshots in any status, as Cinder does. `volume`: the row as the caller just read
+        it (the conditional update below decides on the current row, whatever it says)."""
+        if volume is None:
+            volume = db.volume_get(ctx, volume_id)
         refuse_if_frozen(volume.host)
         expected = {"status": DELETABLE_STATUSES, "attach_status": "detached",
                     # as Cinder: a finished or failed migration does not block a delete

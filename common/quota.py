@@ -205,31 +205,41 @@ def validate_limits(values, type_names=None):
 
 # --- charging and giving back ----------------------------------------------------------------
 
-def reserve(project_id, deltas, session=None, force=False):
+def reserve(project_id, deltas, session=None, force=False, limits=None):
     """Charge `deltas` ({resource: amount}) to the project, all or nothing.
 
-    Each resource is one conditional UPDATE (in_use + amount <= limit); the first that does
-    not fit raises the matching 413 OverLimit, and the transaction, with whatever else the
-    caller wrote in it, rolls back. With `session`, the charge joins the caller's
+    The project's usage rows are locked and read (one SELECT ... FOR UPDATE), every charge is
+    checked against its limit (in_use + amount <= limit), then all change in one UPDATE; the
+    first that does not fit raises the matching 413 OverLimit, and the transaction, with
+    whatever else the caller wrote in it, rolls back. With `session`, the charge joins the caller's
     transaction (the one that inserts or changes the resource); without, it is its own.
     force=True charges without looking at the limits (giving back a release that turned out
     wrong, e.g. a failed delete), after the change it follows was written.
 
     A project's first charge creates its usage rows from a recount of the tables; release
-    and forced charges are called after their change is written, plain charges before."""
+    and forced charges are called after their change is written, plain charges before.
+    limits: the project's limits when the caller has just read them (project_limits)."""
     resources = sorted(r for r, d in deltas.items() if d and r not in NOT_COUNTED)
     if not resources:
         return
 
     def _charge(s):
-        limits = {} if force else project_limits(project_id, resources, session=s)
-        made_here = quota_api.usage_ensure(s, project_id, resources)
-        for r in resources:
-            if force and r in made_here:
-                continue  # (SQLite) a forced charge follows the change the recount just saw
-            limit = None if force else limits.get(r, -1)
-            if not quota_api.usage_add(s, project_id, r, deltas[r], limit):
-                raise _over(r, deltas[r], limit, quota_api.usage_get(s, project_id, r))
+        known = {} if force else (limits or project_limits(project_id, resources, session=s))
+        # the usage rows, locked (in index order, as every charge locks them) and read
+        in_use = quota_api.usage_lock(s, project_id, resources)
+        made_here = set()
+        if len(in_use) < len(resources):  # the project's first charge of some resource
+            made_here = quota_api.usage_ensure(s, project_id, resources)
+            in_use = quota_api.usage_lock(s, project_id, resources)
+        charges = {r: deltas[r] for r in resources
+                   # (SQLite) a forced charge follows the change the recount just saw
+                   if not (force and r in made_here)}
+        for r in sorted(charges):
+            limit = known.get(r, -1)
+            if not force and 0 <= limit < in_use[r] + charges[r] and charges[r] > 0:
+                raise _over(r, charges[r], limit, in_use[r])
+        if charges:
+            quota_api.usage_add_all(s, project_id, charges)
     if session is not None:
         _charge(session)
     else:
@@ -245,9 +255,10 @@ def release(project_id, deltas, session=None):
 
     def _give_back(s):
         made_here = quota_api.usage_ensure(s, project_id, resources)
-        for r in resources:
-            if r not in made_here:  # (SQLite) the recount already saw the change
-                quota_api.usage_add(s, project_id, r, -deltas[r])
+        # (SQLite) a row the recount made here already saw the change
+        back = {r: -deltas[r] for r in resources if r not in made_here}
+        if back:
+            quota_api.usage_add_all(s, project_id, back)
     if session is not None:
         _give_back(session)
     else:
@@ -285,9 +296,13 @@ def charge_new_volume(session, values):
     """Charge a new volume (values of its row: project_id, size, volume_type_id) in the
     transaction that inserts it; over quota: 413, and the transaction must roll back."""
     project_id, size = values["project_id"], values["size"]
-    check_volume_size(project_id, size, session=session)
     type_name = quota_api.volume_type_name(session, values.get("volume_type_id"))
-    reserve(project_id, volume_deltas(size, type_name), session=session)
+    deltas = volume_deltas(size, type_name)
+    limits = project_limits(project_id, sorted(deltas) + ["per_volume_gigabytes"],
+                            session=session)
+    if 0 <= limits["per_volume_gigabytes"] < size:
+        raise VolumeSizeExceedsLimit(size=size, limit=limits["per_volume_gigabytes"])
+    reserve(project_id, deltas, session=session, limits=limits)
 
 
 def create_volume(values, metadata):

@@ -1,5 +1,6 @@
 """What every Lamina service process shares: heartbeat, RPC server, periodic tasks, shutdown."""
 
+import gc
 import logging
 import signal
 import socket
@@ -165,6 +166,17 @@ def wait_for_signal():
         pass
 
 
+def freeze_startup_objects():
+    """Keep what start-up made (modules, options, ORM mappers, the app) out of the cyclic
+    garbage collector's full collections for the life of the process. Every request makes
+    thousands of short-lived objects (ORM rows above all), which trigger collections; a full
+    one otherwise walks the few hundred thousand start-up objects each time. Measured on
+    GET /volumes/detail of 1,000 (docs/benchmarks.md): 102 ms of collection per page before,
+    21 ms after. Called once the process is ready to serve."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(build_services, argv):
     """Process entry shared by the service binaries: parse config, log, start the services
     build_services() returns, run until SIGTERM/SIGINT, stop them cleanly."""
@@ -178,5 +190,6 @@ def serve(build_services, argv):
     services = build_services()
     for svc in services:
         svc.start()
+    freeze_startup_objects()
     wait_for_signal()
     stop_all(services)

@@ -226,7 +226,7 @@ def delete(project_id, volume_id):
             return accepted()
         _volume_actions().force_delete(ctx(), volume_id)
         return accepted()
-    _requests().delete(ctx(), volume_id, cascade=cascade)
+    _requests().delete(ctx(), volume_id, cascade=cascade, volume=volume)
     return accepted()
 
 

@@ -74,6 +74,7 @@ def main(argv=None):
     control_socket.start()
     server = api_service.make_server(create_app(), host="127.0.0.1")
     endpoint = "http://127.0.0.1:%s/v3" % server.effective_port
+    service.freeze_startup_objects()
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     print("Lamina embedded service ready at %s (noauth: token user:project; data in %s)"

@@ -10,6 +10,7 @@ import uuid
 
 from oslo_config import cfg
 from sqlalchemy import and_, case, delete, exists, false, func, or_, select, true, update
+from sqlalchemy.orm import joinedload
 
 from common import exception
 from common.db import models
@@ -111,6 +112,25 @@ def _volume_scope(ctx, stmt, project_only=True):
     return stmt
 
 
+def one_volume(stmt):
+    """A select of one volume loading everything its views read in one statement (joins
+    for its metadata, admin metadata, type, type extra specs and encryption) instead of the
+    five the relationships' selectin loads send; lists keep the selectin loads, whose row
+    count does not multiply. Read it with .unique()."""
+    vtype = joinedload(models.Volume.volume_type)
+    return stmt.options(joinedload(models.Volume.volume_metadata),
+                        joinedload(models.Volume.volume_admin_metadata),
+                        vtype.joinedload(models.VolumeType.extra_specs),
+                        vtype.joinedload(models.VolumeType.encryption))
+
+
+def volume_reloaded(session, volume_id):
+    """The volume as now written in the caller's transaction (after a flush), every
+    relationship loaded: what session.refresh does, in one statement."""
+    return session.scalars(one_volume(select(models.Volume).where(
+        models.Volume.id == volume_id)).execution_options(populate_existing=True)).unique().one()
+
+
 def volume_add(session, values, metadata=None, operation="create"):
     """Insert the volume, its metadata and the workers row that owns its creation, in the
     caller's transaction."""
@@ -123,8 +143,7 @@ def volume_add(session, values, metadata=None, operation="create"):
     session.add(models.Worker(resource_type="volume", resource_id=values["id"],
                               operation=operation, host=None))
     session.flush()
-    session.refresh(volume)
-    return volume
+    return volume_reloaded(session, values["id"])
 
 
 def volume_create(values, metadata=None, operation="create"):
@@ -136,7 +155,7 @@ def volume_get(ctx, volume_id, project_only=True):
     with reader() as s:
         stmt = _volume_scope(ctx, select(models.Volume).where(models.Volume.id == volume_id),
                              project_only=project_only and not ctx.is_admin)
-        volume = s.scalars(stmt).first()
+        volume = s.scalars(one_volume(stmt)).unique().first()
         if volume is None:
             raise exception.VolumeNotFound(volume_id=volume_id)
         return volume
@@ -145,7 +164,8 @@ def volume_get(ctx, volume_id, project_only=True):
 def volume_get_internal(volume_id):
     """A volume row by id for the services (no project scope); None when gone."""
     with reader() as s:
-        return s.scalars(select(models.Volume).where(models.Volume.id == volume_id)).first()
+        return s.scalars(one_volume(select(models.Volume).where(
+            models.Volume.id == volume_id))).unique().first()
 
 
 VOLUME_FILTER_COLUMNS = ("name", "status", "availability_zone", "bootable", "host",
@@ -218,8 +238,7 @@ def volume_update(volume_id, values, metadata=None):
         if metadata is not None:
             replace_volume_metadata(s, volume, metadata)
         s.flush()
-        s.refresh(volume)
-        return volume
+        return volume_reloaded(s, volume_id)
 
 
 def replace_volume_metadata(session, volume, metadata):
@@ -544,10 +563,18 @@ def volume_type_create(name, description=None, is_public=True, extra_specs=None,
         return vtype
 
 
+def _one_type(stmt):
+    """A select of one volume type with its extra specs and encryption joined (one
+    statement, not three: every create resolves a type)."""
+    return stmt.options(joinedload(models.VolumeType.extra_specs),
+                        joinedload(models.VolumeType.encryption))
+
+
 def volume_type_get(type_id):
     with reader() as s:
-        vtype = s.scalars(select(models.VolumeType).where(
-            models.VolumeType.id == type_id, models.VolumeType.deleted == false())).first()
+        vtype = s.scalars(_one_type(select(models.VolumeType).where(
+            models.VolumeType.id == type_id,
+            models.VolumeType.deleted == false()))).unique().first()
         if vtype is None:
             raise exception.VolumeTypeNotFound(type_id=type_id)
         return vtype
@@ -555,8 +582,9 @@ def volume_type_get(type_id):
 
 def volume_type_get_by_name(name):
     with reader() as s:
-        vtype = s.scalars(select(models.VolumeType).where(
-            models.VolumeType.name == name, models.VolumeType.deleted == false())).first()
+        vtype = s.scalars(_one_type(select(models.VolumeType).where(
+            models.VolumeType.name == name,
+            models.VolumeType.deleted == false()))).unique().first()
         if vtype is None:
             raise exception.VolumeTypeNotFound(type_id=name)
         return vtype
@@ -704,6 +732,16 @@ def service_get_all(host=None, binary=None):
         rows = list(s.scalars(select(models.Service).order_by(models.Service.id)))
     return [r for r in rows
             if (not host or host_matches(r.host, host)) and (not binary or r.binary == binary)]
+
+
+def service_frozen(host, binary):
+    """Whether the service `binary` on exactly `host` is frozen (two columns, no ORM rows:
+    every delete, extend and snapshot request asks)."""
+    with reader() as s:
+        rows = s.execute(select(models.Service.host, models.Service.frozen).where(
+            models.Service.host == host, models.Service.binary == binary))
+        # exact, also where MariaDB's collation matched another case
+        return any(row.host == host and row.frozen for row in rows)
 
 
 def service_update(host, binary, values):

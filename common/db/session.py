@@ -93,7 +93,42 @@ def _make_engine(url):
         # READ COMMITTED: a conditional UPDATE sees rows committed by other services at once,
         # and gap locks of REPEATABLE READ do not serialise unrelated inserts.
         kwargs["isolation_level"] = "READ COMMITTED"
-    return create_engine(url, **kwargs)
+    # The pool's own reset (a ROLLBACK on every return) is replaced by _reset_on_return.
+    kwargs["pool_reset_on_return"] = None
+    engine = create_engine(url, **kwargs)
+    _skip_reset_after_commit(engine)
+    return engine
+
+
+def _skip_reset_after_commit(engine):
+    """Give a connection back to the pool without a ROLLBACK round trip when its last
+    transaction ended in a COMMIT or a ROLLBACK of its own (every writer() and reader()
+    ends so): it holds no transaction then. A connection given back any other way (a failed
+    COMMIT, a session closed mid-transaction) is rolled back as the pool's default reset
+    would."""
+    ended = "lamina_transaction_ended"
+
+    @event.listens_for(engine, "begin")
+    def _began(conn):
+        conn.info.pop(ended, None)
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _ending(conn):
+        conn.info[ended] = True
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context):
+        # a COMMIT or ROLLBACK that failed may have left the transaction open
+        if context.connection is not None and not context.connection.closed:
+            context.connection.info.pop(ended, None)
+
+    @event.listens_for(engine, "reset")
+    def _reset_on_return(dbapi_conn, record, reset_state):
+        clean = record.info.pop(ended, False)
+        if reset_state.terminate_only or reset_state.transaction_was_reset or clean:
+            return
+        engine.dialect.do_rollback(dbapi_conn)
 
 
 def get_engine():
@@ -219,3 +254,4 @@ def writer():
 def reader():
     with _transaction() as session:
         yield session
+
