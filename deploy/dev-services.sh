@@ -15,6 +15,8 @@
 # Needs root to install or start anything. Environment overrides (tests of this script):
 #   LAMINA_RABBIT_PORT, LAMINA_MARIADB_PORT, LAMINA_PG_PORT      ports (5672, 3306, 5432)
 #   LAMINA_MARIADB_DEFAULTS_FILE   my.cnf passed as --defaults-file to mariadbd and clients
+#   LAMINA_MARIADB_MAX_CONNECTIONS raised to at least this at start (600; the default 151
+#                                  runs out under the benchmarks' clusters)
 #   LAMINA_SERVICES_WAIT           seconds to wait for each service (90)
 #   LAMINA_SERVICES_LOGDIR         where start-up output goes (/tmp/lamina-dev-services)
 set -euo pipefail
@@ -23,6 +25,7 @@ RABBIT_PORT=${LAMINA_RABBIT_PORT:-5672}
 RABBIT_USER=guest
 RABBIT_PASSWORD=guest
 MARIADB_PORT=${LAMINA_MARIADB_PORT:-3306}
+MARIADB_MAX_CONNECTIONS=${LAMINA_MARIADB_MAX_CONNECTIONS:-600}
 PG_PORT=${LAMINA_PG_PORT:-5432}
 MARIADB_DEFAULTS_FILE=${LAMINA_MARIADB_DEFAULTS_FILE:-}
 WAIT_SECONDS=${LAMINA_SERVICES_WAIT:-90}
@@ -278,6 +281,16 @@ mariadb_start() {
         did+=("let root in over TCP with no password")
     fi
     did+=("root login over TCP ok")
+    # Every Lamina process pools up to 20 connections, a test cluster runs several and the
+    # benchmark runs real Cinder beside them: MariaDB's default of 151 runs out.
+    local max
+    max=$(mariadb_client --protocol=TCP -h 127.0.0.1 -P "$MARIADB_PORT" -u root \
+        --connect-timeout=5 -N -s -e 'select @@global.max_connections' 2>/dev/null)
+    if [[ -n $max && $max -lt $MARIADB_MAX_CONNECTIONS ]]; then
+        mariadb_client --protocol=TCP -h 127.0.0.1 -P "$MARIADB_PORT" -u root \
+            --connect-timeout=5 -e "SET GLOBAL max_connections = $MARIADB_MAX_CONNECTIONS" &&
+            did+=("max_connections $max -> $MARIADB_MAX_CONNECTIONS (until it restarts)")
+    fi
     report mariadb "${did[@]}"
 }
 
