@@ -195,10 +195,13 @@ def latency_unloaded(target, results, samples, poll_interval=0.005):
     for i in range(samples + 3):
         t0 = time.perf_counter()
         vid = client.create_volume(1, "lat-%d" % i)["id"]
+        deadline = time.monotonic() + 120
         while True:
             volume = client.get("/volumes/" + vid).json()["volume"]
             if volume["status"] != "creating":
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError("volume %s still creating after 120 s" % vid)
             time.sleep(poll_interval)
         elapsed = time.perf_counter() - t0
         ids.append(vid)
