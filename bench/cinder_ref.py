@@ -33,6 +33,15 @@ COUNTS = {"volumes": (200, 50), "latency_samples": (50, 10),
           "concurrent_posts": (2, 1)}
 
 
+def _running(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def _tail(text, lines=25):
     return "\n".join((text or "").strip().splitlines()[-lines:])
 
@@ -233,7 +242,12 @@ class CinderTarget:
             self._script("stop", timeout=120, env=self._env())
         except RuntimeError as exc:
             errors.append(exc)
-        left = [pid for pid in before if os.path.exists("/proc/%d" % pid)]
+        deadline = time.monotonic() + 15  # processes still exiting (or not yet reaped)
+        while True:
+            left = [pid for pid in before if _running(pid)]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         if self.db_url:
             self._cluster.drop_database(self.db_url)
         self._cluster.delete_vhost(self.vhost)
