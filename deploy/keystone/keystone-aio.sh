@@ -119,7 +119,8 @@ pid_alive() {
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
     case $1 in
         "$KS_PIDFILE") [[ $cmdline == *"$VENV/bin/gunicorn"* ]] ;;
-        "$MC_PIDFILE") [[ $cmdline == memcached* ]] ;;
+        # (right after the fork it is still `setsid memcached ...`: not exec'd yet)
+        "$MC_PIDFILE") [[ $cmdline == memcached* || $cmdline == "setsid memcached"* ]] ;;
         *) return 0 ;;
     esac
 }
