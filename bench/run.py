@@ -9,7 +9,8 @@ Benchmarks: create (create->available throughput), delete (delete throughput), l
 (single volume, unloaded), burst (latency inside a burst), detail (GET /volumes/detail with
 many rows), concurrent (64 clients POST /volumes at once: p99), scheduler (decision time with
 many pools), probes (one in-process measurement per bottleneck the profiles found; see
-bench/probes.py). Set-ups: embedded (in-process Stack), aio (lamina-aio subprocess), deployed
+bench/probes.py), roundtrips (SQL statements and commits per create and delete; see
+bench/roundtrips.py). Set-ups: embedded (in-process Stack), aio (lamina-aio subprocess), deployed
 (processes on RabbitMQ + MariaDB, Keystone auth), deployed-noauth (the same, noauth; only on
 request), cinder (real Cinder 29 on the same RabbitMQ, MariaDB and Keystone, smaller counts of
 its own); see bench/targets.py. The run ends with the issue's table: each figure of Lamina
@@ -27,13 +28,13 @@ import tempfile
 import time
 import traceback
 
-from bench import lifecycle, listing, probes, scheduler_bench
+from bench import lifecycle, listing, probes, roundtrips, scheduler_bench
 from bench.common import SHARED_PROCESSES, CpuMeter, Results, _fmt, quiet_logging_in_process
 from bench.profiling import PySpy
 from bench.targets import DEFAULT_TARGETS, DESCRIPTIONS, TARGETS
 
 BENCHMARKS = ("create", "delete", "latency", "burst", "detail", "concurrent", "scheduler",
-              "probes")
+              "probes", "roundtrips")
 LIFECYCLE = ("create", "delete", "latency", "burst", "detail", "concurrent")
 
 
@@ -434,6 +435,10 @@ def main(argv=None):
             _step(results, "probes", "in-process", functools.partial(
                 probes.run, results, os.path.join(workdir, "probes"),
                 detail_rows=10000 if args.quick else 100000))
+        if "roundtrips" in args.only:
+            print("\n== SQL statements and commits per create and delete ==", flush=True)
+            _step(results, "round trips", "in-process", functools.partial(
+                roundtrips.run, results, volumes=10 if args.quick else 30))
         for name in args.targets:
             run_target(name, args, results, workdir, stamp)
     finally:
