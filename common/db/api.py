@@ -148,6 +148,46 @@ def volume_get_internal(volume_id):
         return s.scalars(select(models.Volume).where(models.Volume.id == volume_id)).first()
 
 
+class VolumeForScheduling:
+    """The columns of a volume the scheduler's placement reads, and its type's name and extra
+    specs (``volume_type_name`` None: no type)."""
+    __slots__ = ("id", "project_id", "size", "status", "host", "deleted", "availability_zone",
+                 "volume_type_id", "snapshot_id", "source_volid", "group_id",
+                 "volume_type_name", "extra_specs")
+
+    def __init__(self, row):
+        for key in self.__slots__[:-2]:
+            setattr(self, key, getattr(row, key))
+        self.volume_type_name = row.type_name
+        self.extra_specs = {}
+
+
+_SCHEDULING_COLUMNS = [getattr(models.Volume, key)
+                       for key in VolumeForScheduling.__slots__[:-2]]
+
+
+def volume_get_for_scheduling(volume_id):
+    """What placing a volume needs from its row (None when gone): one Core SELECT of a few
+    columns joined to its type and the type's extra specs (a row per spec), not the ORM load
+    of the volume with its metadata. The type is read now, every time, so a spec changed by
+    the types API a moment ago is the one the placement uses."""
+    spec = models.VolumeTypeExtraSpec
+    stmt = (select(*_SCHEDULING_COLUMNS, models.VolumeType.name.label("type_name"),
+                   spec.key.label("spec_key"), spec.value.label("spec_value"))
+            .select_from(models.Volume)
+            .outerjoin(models.VolumeType, models.VolumeType.id == models.Volume.volume_type_id)
+            .outerjoin(spec, spec.volume_type_id == models.VolumeType.id)
+            .where(models.Volume.id == volume_id))
+    with reader() as s:
+        rows = s.execute(stmt).all()
+    if not rows:
+        return None
+    volume = VolumeForScheduling(rows[0])
+    volume.extra_specs = {row.spec_key: row.spec_value for row in rows
+                          if row.spec_key is not None}
+    return volume
+
+
 VOLUME_FILTER_COLUMNS = ("name", "status", "availability_zone", "bootable", "host",
                          "volume_type_id", "project_id", "user_id", "size", "attach_status",
                          "migration_status")
