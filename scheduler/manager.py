@@ -173,9 +173,7 @@ class SchedulerManager:
         def take(session, pool):
             # In the claim's transaction: the volume gets the pool only while it still waits
             # for one; otherwise place() rolls the claim back with it.
-            if not db.conditional_update(models.Volume, volume_id, {"host": pool},
-                                         {"status": "creating", "host": None,
-                                          "deleted": False}, session=session):
+            if not db.volume_set_scheduled_host(session, volume_id, pool):
                 return False
             db.worker_set_host("volume", volume_id, pool.split("#")[0], session=session)
             return True
