@@ -72,9 +72,9 @@ def _source_backend(volume):
     source = None
     if volume.snapshot_id:
         snapshot = db.snapshot_get_internal(volume.snapshot_id)
-        source = snapshot and db.volume_get_internal(snapshot.volume_id)
+        source = snapshot and db.volume_get_for_scheduling(snapshot.volume_id)
     elif volume.source_volid:
-        source = db.volume_get_internal(volume.source_volid)
+        source = db.volume_get_for_scheduling(volume.source_volid)
     else:
         return None
     if source is None or not source.host:
@@ -86,6 +86,10 @@ def _source_backend(volume):
 # volume or group) lives on another back end: not a configurable filter, placement's own rule.
 SOURCE_BACKEND = "SourceBackend"
 LOST_CLAIM = "passed, but another placement's claim took the room first"
+
+
+class _Withdrawn(Exception):
+    """A placement's on_claim refused its claim: the transaction is rolled back."""
 
 
 def _public_request(request):
@@ -152,8 +156,8 @@ class SchedulerManager:
                                          expected={"host": None})
 
     def _schedule_create(self, ctxt, volume_id):
-        volume = db.volume_get_internal(volume_id)
-        if volume is None or volume.status != "creating" or volume.host:
+        volume = db.volume_get_for_scheduling(volume_id)
+        if volume is None or volume.status != "creating" or volume.host or volume.deleted:
             LOG.info("Volume %s no longer waits for scheduling", volume_id)
             return
         try:
@@ -165,26 +169,23 @@ class SchedulerManager:
                           "no_valid_backend")
             self._fail(ctxt, volume, str(exc))
             return
+
+        def take(session, pool):
+            # In the claim's transaction: the volume gets the pool only while it still waits
+            # for one; otherwise place() rolls the claim back with it.
+            if not db.volume_set_scheduled_host(session, volume_id, pool):
+                return False
+            db.worker_set_host("volume", volume_id, pool.split("#")[0], session=session)
+            return True
+
         try:
-            pool = self.place(request)
+            pool = self.place(request, on_claim=take)
         except exception.NoValidBackend as exc:
             self._fail(ctxt, volume, str(exc))
             return
-        try:
-            with writer() as s:
-                won = db.conditional_update(models.Volume, volume_id, {"host": pool},
-                                            {"status": "creating", "host": None,
-                                             "deleted": False}, session=s)
-                if won:
-                    db.worker_set_host("volume", volume_id, pool.split("#")[0], session=s)
-                else:
-                    db.pool_release(pool, volume.size, session=s)
-        except Exception:
-            db.pool_release(pool, volume.size)  # the volume never got this pool
-            raise
-        if not won:
-            LOG.info("Volume %s changed while being scheduled; claim on %s released",
-                     volume_id, pool)
+        if pool is None:
+            LOG.info("Volume %s changed while being scheduled; its claim was rolled back",
+                     volume_id)
             return
         LOG.info("Volume %s scheduled to %s", volume_id, pool)
         try:
@@ -199,7 +200,7 @@ class SchedulerManager:
     def extend_volume(self, ctxt, volume_id, new_size):
         """Claim the extra capacity on the volume's own pool, then hand over to its service.
         No room: the volume goes back to `available` and the user is told why."""
-        volume = db.volume_get_internal(volume_id)
+        volume = db.volume_get_for_scheduling(volume_id)
         if volume is None or volume.status != "extending":
             LOG.info("Volume %s is no longer extending", volume_id)
             return
@@ -262,11 +263,12 @@ class SchedulerManager:
         if adb.volume_snapshot_count(volume_id):
             return refuse("a volume with snapshots cannot be migrated")
         try:
-            dest = self.place(request)
+            dest = self.place(request, on_claim=self._take_move(volume, "retyping"))
         except exception.NoValidBackend as exc:
             return refuse(str(exc))
-        self._start_move(ctxt, volume, "retyping", dest, vtype.id, volume_status.EVENT_RETYPE,
-                         "retype volume")
+        if dest is not None:  # None: the volume changed meanwhile, the claim rolled back
+            self._send_move(ctxt, volume, "retyping", dest, vtype.id,
+                            volume_status.EVENT_RETYPE, "retype volume")
 
     def migrate_volume_to_host(self, ctxt, volume_id, dest_pool):
         """Claim room for the volume on the pool the admin named, then have the volume's
@@ -282,29 +284,41 @@ class SchedulerManager:
                     request, reported_after=utcnow() - datetime.timedelta(
                         seconds=CONF.service_down_time))):
                 raise exception.NoValidBackend(reason="pool %s is not up" % dest_pool)
-            if not db.pool_claim(dest_pool, volume.size):
-                raise exception.NoValidBackend(reason="not enough free capacity on %s for "
-                                                      "%d GiB" % (dest_pool, volume.size))
+            take = self._take_move(volume, "maintenance")
+            try:
+                # the claim and the move's ownership, one transaction
+                with writer() as s:
+                    if not db.pool_claim(dest_pool, volume.size, session=s):
+                        raise exception.NoValidBackend(
+                            reason="not enough free capacity on %s for %d GiB"
+                            % (dest_pool, volume.size))
+                    if not take(s, dest_pool):
+                        raise _Withdrawn()
+            except _Withdrawn:
+                return  # the volume changed meanwhile: the claim is rolled back
             self.pools.record_claim(dest_pool, volume.size)
         except Exception as exc:
             adb.fail_move(ctxt, volume_id, "maintenance", volume_status.EVENT_MIGRATE,
                           "migrate volume", str(exc))
             return
-        self._start_move(ctxt, volume, "maintenance", dest_pool, None,
-                         volume_status.EVENT_MIGRATE, "migrate volume")
+        self._send_move(ctxt, volume, "maintenance", dest_pool, None,
+                        volume_status.EVENT_MIGRATE, "migrate volume")
 
-    def _start_move(self, ctxt, volume, status, dest_pool, new_type_id, event, action):
+    @staticmethod
+    def _take_move(volume, status):
+        """on_claim of a move: in the destination claim's transaction, the source's service
+        takes the operation over while the volume is still in `status` where it was."""
+        def take(session, _dest_pool):
+            if not db.conditional_update(models.Volume, volume.id, {},
+                                         {"status": status, "deleted": False,
+                                          "host": volume.host}, session=session):
+                return False
+            db.worker_set_host("volume", volume.id, volume.host.split("#")[0], session=session)
+            return True
+        return take
+
+    def _send_move(self, ctxt, volume, status, dest_pool, new_type_id, event, action):
         """The destination's claim is taken: the source's service owns the operation now."""
-        with writer() as s:
-            won = db.conditional_update(models.Volume, volume.id, {},
-                                        {"status": status, "deleted": False,
-                                         "host": volume.host}, session=s)
-            if won:
-                db.worker_set_host("volume", volume.id, volume.host.split("#")[0], session=s)
-            else:
-                db.pool_release(dest_pool, volume.size, session=s)
-        if not won:
-            return
         try:
             self.volume_rpcapi.migrate_volume(ctxt, volume.host, volume.id, dest_pool,
                                               new_type_id)
@@ -317,14 +331,11 @@ class SchedulerManager:
 
     @staticmethod
     def _request_spec(volume):
-        specs = {}
-        type_name = None
-        if volume.volume_type is not None:
-            specs = {e.key: e.value for e in volume.volume_type.extra_specs}
-            type_name = volume.volume_type.name
-        return {"volume_id": volume.id, "size": volume.size, "volume_type": type_name,
-                "availability_zone": volume.availability_zone, "extra_specs": specs,
-                "backend": _source_backend(volume)}
+        """The request of a volume read by db.volume_get_for_scheduling."""
+        return {"volume_id": volume.id, "size": volume.size,
+                "volume_type": volume.volume_type_name,
+                "availability_zone": volume.availability_zone,
+                "extra_specs": dict(volume.extra_specs), "backend": _source_backend(volume)}
 
     @staticmethod
     def _with_cutoff(request):
@@ -386,8 +397,13 @@ class SchedulerManager:
                    "weight": None} for name, by, reason in sorted(rejected)]
         return found
 
-    def place(self, request):
+    def place(self, request, on_claim=None):
         """Claim capacity for the request on the best pool; returns the pool's name.
+
+        on_claim(session, pool), when given, runs in the claim's own transaction once the
+        claim is in: whatever it writes commits with the claim, and when it returns False
+        the transaction is rolled back, the claim with it, and place() returns None (the
+        request was withdrawn meanwhile: a volume deleted, say). One transaction, one commit.
 
         The choice and its note in the cache happen under one lock, so concurrent requests in
         this process each see the ones chosen before them (the volume number weigher spreads
@@ -415,7 +431,11 @@ class SchedulerManager:
                     self.pools.note_choice(best, request["size"])
                 claimed = False
                 try:
-                    claimed = db.pool_claim(best, request["size"], enabled_only=True)
+                    claimed = self._claim(best, request["size"], on_claim)
+                except _Withdrawn:
+                    # rolled back: the claim is not in the database, nor in the cache
+                    chosen, result = best, "placed"
+                    return None
                 finally:
                     self.pools.settle_choice(best, request["size"], claimed)
                 if claimed:
@@ -439,6 +459,18 @@ class SchedulerManager:
                               chosen, result)
             else:
                 self._decided(request, None, looked, tried, chosen, result)
+
+    @staticmethod
+    def _claim(pool, size, on_claim):
+        """The claim's conditional UPDATE and on_claim's writes, one transaction: True when
+        committed, False when the pool had no room (nothing written); _Withdrawn when
+        on_claim said no (rolled back)."""
+        with writer() as s:
+            if not db.pool_claim(pool, size, session=s, enabled_only=True):
+                return False
+            if on_claim is not None and not on_claim(s, pool):
+                raise _Withdrawn()
+        return True
 
     def _decided(self, request, weighed, rejected, lost, chosen, result):
         """Keep a decision for explain. weighed None: a placement of the fast path, whose
@@ -490,7 +522,7 @@ class SchedulerManager:
                 return {"request": copy.deepcopy(request),
                         "pools": self.verdicts(weighed, rejected, lost), "chosen": chosen,
                         "recorded": True}
-            volume = db.volume_get_internal(volume_id)
+            volume = db.volume_get_for_scheduling(volume_id)
             if volume is None or volume.deleted:
                 raise exception.VolumeNotFound(volume_id=volume_id)
             request = self._request_spec(volume)

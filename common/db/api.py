@@ -9,7 +9,7 @@ import json
 import uuid
 
 from oslo_config import cfg
-from sqlalchemy import and_, case, delete, exists, false, func, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, delete, exists, false, func, or_, select, true, update
 from sqlalchemy.orm import joinedload
 
 from common import exception
@@ -166,6 +166,72 @@ def volume_get_internal(volume_id):
     with reader() as s:
         return s.scalars(one_volume(select(models.Volume).where(
             models.Volume.id == volume_id))).unique().first()
+
+
+class VolumeForScheduling:
+    """The columns of a volume the scheduler's placement reads, and its type's name and extra
+    specs (``volume_type_name`` None: no type)."""
+    __slots__ = ("id", "project_id", "size", "status", "host", "deleted", "availability_zone",
+                 "volume_type_id", "snapshot_id", "source_volid", "group_id",
+                 "volume_type_name", "extra_specs")
+
+    def __init__(self, row):
+        for key in self.__slots__[:-2]:
+            setattr(self, key, getattr(row, key))
+        self.volume_type_name = row.type_name
+        self.extra_specs = {}
+
+
+_SCHEDULING_COLUMNS = [getattr(models.Volume, key)
+                       for key in VolumeForScheduling.__slots__[:-2]]
+
+
+_VOLUME_FOR_SCHEDULING = None
+
+
+def volume_get_for_scheduling(volume_id):
+    """What placing a volume needs from its row (None when gone): one Core SELECT of a few
+    columns joined to its type and the type's extra specs (a row per spec), not the ORM load
+    of the volume with its metadata. The type is read now, every time, so a spec changed by
+    the types API a moment ago is the one the placement uses (no cache to invalidate)."""
+    global _VOLUME_FOR_SCHEDULING
+    if _VOLUME_FOR_SCHEDULING is None:  # built once, bound parameter
+        spec = models.VolumeTypeExtraSpec
+        _VOLUME_FOR_SCHEDULING = (
+            select(*_SCHEDULING_COLUMNS, models.VolumeType.name.label("type_name"),
+                   spec.key.label("spec_key"), spec.value.label("spec_value"))
+            .select_from(models.Volume)
+            .outerjoin(models.VolumeType, models.VolumeType.id == models.Volume.volume_type_id)
+            .outerjoin(spec, spec.volume_type_id == models.VolumeType.id)
+            .where(models.Volume.id == bindparam("b_volume_id")))
+    with reader() as s:
+        rows = s.connection().execute(_VOLUME_FOR_SCHEDULING, {"b_volume_id": volume_id}).all()
+    if not rows:
+        return None
+    volume = VolumeForScheduling(rows[0])
+    volume.extra_specs = {row.spec_key: row.spec_value for row in rows
+                          if row.spec_key is not None}
+    return volume
+
+
+_VOLUME_PLACED = None
+
+
+def volume_set_scheduled_host(session, volume_id, host):
+    """Give a new volume the pool it was scheduled to, in the caller's transaction (the
+    claim's): only while it is still `creating`, unplaced and not deleted. False otherwise.
+    The conditional_update of the create path, built once (Core, bound parameters)."""
+    global _VOLUME_PLACED
+    if _VOLUME_PLACED is None:
+        volumes = models.Volume.__table__.c
+        _VOLUME_PLACED = (update(models.Volume.__table__)
+                          .where(volumes.id == bindparam("b_volume_id"),
+                                 volumes.status == "creating", volumes.host.is_(None),
+                                 volumes.deleted == false())
+                          .values(host=bindparam("b_host"),
+                                  updated_at=bindparam("b_now", type_=volumes.updated_at.type)))
+    return session.connection().execute(_VOLUME_PLACED, {
+        "b_volume_id": volume_id, "b_host": host, "b_now": utcnow()}).rowcount == 1
 
 
 VOLUME_FILTER_COLUMNS = ("name", "status", "availability_zone", "bootable", "host",
@@ -513,15 +579,24 @@ def worker_claim(resource_type, resource_id, operation, host=None, session=None)
         return _run(s)
 
 
+_WORKER_SET_HOST = None
+
+
 def worker_set_host(resource_type, resource_id, host, session=None):
-    stmt = (update(models.Worker)
-            .where(models.Worker.resource_type == resource_type,
-                   models.Worker.resource_id == resource_id)
-            .values(host=host, updated_at=utcnow()))
+    global _WORKER_SET_HOST
+    if _WORKER_SET_HOST is None:  # built once (Core, bound parameters): the create path's
+        workers = models.Worker.__table__.c
+        _WORKER_SET_HOST = (update(models.Worker.__table__)
+                            .where(workers.resource_type == bindparam("b_resource_type"),
+                                   workers.resource_id == bindparam("b_resource_id"))
+                            .values(host=bindparam("b_host"),
+                                    updated_at=bindparam("b_now", type_=workers.updated_at.type)))
+    params = {"b_resource_type": resource_type, "b_resource_id": resource_id, "b_host": host,
+              "b_now": utcnow()}
     if session is not None:
-        return session.execute(stmt).rowcount == 1
+        return session.connection().execute(_WORKER_SET_HOST, params).rowcount == 1
     with writer() as s:
-        return s.execute(stmt).rowcount == 1
+        return s.connection().execute(_WORKER_SET_HOST, params).rowcount == 1
 
 
 def worker_release(resource_type, resource_id, session=None):
@@ -816,6 +891,31 @@ def pool_get(name):
         return s.get(models.Pool, name)
 
 
+_POOL_CLAIMS = {}
+
+
+def _pool_claim_statement(new_volume, enabled_only):
+    """The claim's UPDATE, built once per kind: a Core statement with bound parameters, so a
+    claim neither rebuilds nor re-keys it, and the ORM's session synchronisation (which on
+    MariaDB, where UPDATE has no RETURNING, SELECTs the matched rows first: one more round
+    trip) does not run."""
+    stmt = _POOL_CLAIMS.get((new_volume, enabled_only))
+    if stmt is None:
+        pools, services = models.Pool.__table__.c, models.Service.__table__.c
+        conditions = [pools.name == bindparam("b_name"),
+                      pools.allocated_capacity_gb + bindparam("b_size_gb")
+                      <= pools.usable_capacity_gb]
+        if enabled_only:
+            conditions.append(~exists().where(
+                services.host == pools.host, services.binary == "lamina-volume",
+                or_(services.disabled == true(), services.frozen == true())))
+        stmt = (update(models.Pool.__table__).where(*conditions)
+                .values(allocated_capacity_gb=pools.allocated_capacity_gb + bindparam("b_size_gb"),
+                        volume_count=pools.volume_count + (1 if new_volume else 0)))
+        _POOL_CLAIMS[(new_volume, enabled_only)] = stmt
+    return stmt
+
+
 def pool_claim(name, size_gb, session=None, new_volume=True, enabled_only=False):
     """Claim size_gb on a pool; False when it no longer has room. One conditional UPDATE.
 
@@ -823,21 +923,12 @@ def pool_claim(name, size_gb, session=None, new_volume=True, enabled_only=False)
     enabled_only: also False when the pool's volume service is disabled or frozen (the
     scheduler's placements: a back end disabled a moment ago never gets the volume, whatever
     the scheduler's cache still says)."""
-    conditions = [models.Pool.name == name,
-                  models.Pool.allocated_capacity_gb + size_gb <= models.Pool.usable_capacity_gb]
-    if enabled_only:
-        conditions.append(~exists().where(
-            models.Service.host == models.Pool.host,
-            models.Service.binary == "lamina-volume",
-            or_(models.Service.disabled == true(), models.Service.frozen == true())))
-    stmt = (update(models.Pool)
-            .where(*conditions)
-            .values(allocated_capacity_gb=models.Pool.allocated_capacity_gb + size_gb,
-                    volume_count=models.Pool.volume_count + (1 if new_volume else 0)))
+    stmt = _pool_claim_statement(new_volume, enabled_only)
+    params = {"b_name": name, "b_size_gb": size_gb}
     if session is not None:
-        return session.execute(stmt).rowcount == 1
+        return session.connection().execute(stmt, params).rowcount == 1
     with writer() as s:
-        return s.execute(stmt).rowcount == 1
+        return s.connection().execute(stmt, params).rowcount == 1
 
 
 def pool_release(name, size_gb, session=None, volume_gone=True):
