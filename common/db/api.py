@@ -148,6 +148,41 @@ def volume_get_internal(volume_id):
         return s.scalars(select(models.Volume).where(models.Volume.id == volume_id)).first()
 
 
+def volume_row(volume_id, with_dependents=False):
+    """The volume's own columns by id (deleted or not; none of its type, metadata or admin
+    metadata) as a read-only row, or None: one Core SELECT where volume_get_internal loads
+    the ORM object with its relationships in four. What the volume service's flows check a
+    volume's state with and hand to the drivers (which read id, size and host).
+
+    with_dependents: also has_snapshots and has_attachments (whether it has any live
+    snapshot, any live attachment), in the same SELECT."""
+    from common.db.attachments_api import LIVE
+
+    table = models.Volume.__table__
+    columns = [table]
+    if with_dependents:
+        snapshots, attachments = models.Snapshot, models.VolumeAttachment
+        columns.append(exists().where(snapshots.volume_id == table.c.id,
+                                      snapshots.deleted == false()).label("has_snapshots"))
+        columns.append(exists().where(attachments.volume_id == table.c.id,
+                                      attachments.deleted == false(),
+                                      attachments.attach_status.in_(LIVE))
+                       .label("has_attachments"))
+    with reader() as s:
+        return s.connection().execute(select(*columns).where(table.c.id == volume_id)).first()
+
+
+def volume_delete_finish(volume_id, session):
+    """A `deleting` volume soft-deleted (status `deleted`, deleted_at, terminated_at) in one
+    conditional UPDATE, in the caller's transaction; False when it is no longer `deleting`
+    (the two steps conditional_update then volume_mark_deleted in one statement)."""
+    now = utcnow()
+    return conditional_update(models.Volume, volume_id,
+                              {"status": "deleted", "deleted": True, "deleted_at": now,
+                               "terminated_at": now},
+                              {"status": "deleting", "deleted": False}, session=session)
+
+
 VOLUME_FILTER_COLUMNS = ("name", "status", "availability_zone", "bootable", "host",
                          "volume_type_id", "project_id", "user_id", "size", "attach_status",
                          "migration_status")
