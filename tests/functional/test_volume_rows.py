@@ -27,20 +27,44 @@ def test_volume_row_has_the_rows_columns_and_its_dependents(stack):
 
 
 def test_volume_delete_finish_is_conditional_on_deleting(stack):
-    volume = stack.create_volume(size=1)
+    volume = stack.create_volume(size=2)
     stack.wait_volume(volume["id"], ("available",))
+    pool = "stack@file#pool0"
+    assert db.pool_get(pool).allocated_capacity_gb == 2
     with writer() as s:
-        assert not db.volume_delete_finish(volume["id"], s)  # available: not this
+        assert not db.volume_delete_finish(volume["id"], pool, 2, s)  # available: not this
     assert not db.volume_get_internal(volume["id"]).deleted
+    assert db.pool_get(pool).allocated_capacity_gb == 2
     assert db.conditional_update(models.Volume, volume["id"], {"status": "deleting"},
                                  {"status": "available"})
+    assert db.worker_claim("volume", volume["id"], "delete", host="stack@file")
     with writer() as s:
-        assert db.volume_delete_finish(volume["id"], s)
+        assert db.volume_delete_finish(volume["id"], pool, 2, s)
     gone = db.volume_get_internal(volume["id"])
     assert gone.deleted and gone.status == "deleted"
     assert gone.deleted_at is not None and gone.terminated_at is not None
+    assert db.pool_get(pool).allocated_capacity_gb == 0 and db.worker_get_all() == []
     with writer() as s:
-        assert not db.volume_delete_finish(volume["id"], s)  # once only
+        assert not db.volume_delete_finish(volume["id"], pool, 2, s)  # once only
+    assert db.pool_get(pool).allocated_capacity_gb == 0
+
+
+def test_volume_create_finish_is_conditional_on_creating(stack):
+    volume = stack.create_volume(size=1)
+    stack.wait_volume(volume["id"], ("available",))
+    assert db.worker_claim("volume", volume["id"], "create", host="stack@file")
+    with writer() as s:  # available: nothing changes, the workers row stays
+        assert not db.volume_create_finish(volume["id"], {"status": "error"}, s)
+    assert db.volume_row(volume["id"]).status == "available"
+    assert len(db.worker_get_all()) == 1
+    assert db.conditional_update(models.Volume, volume["id"], {"status": "creating"},
+                                 {"status": "available"})
+    with writer() as s:
+        assert db.volume_create_finish(volume["id"], {"status": "available",
+                                                      "provider_location": "here"}, s)
+    row = db.volume_row(volume["id"])
+    assert row.status == "available" and row.provider_location == "here"
+    assert db.worker_get_all() == []
 
 
 def test_the_service_builds_its_create_and_delete_flows_once(stack):

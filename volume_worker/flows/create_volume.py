@@ -186,15 +186,12 @@ class MarkAvailable(common.Task):
             values["bootable"] = True
         try:
             with writer() as s:
-                won = db.conditional_update(models.Volume, volume_id, values,
-                                            {"status": "creating", "deleted": False},
-                                            session=s)
-                if won:
-                    db.worker_release("volume", volume_id, session=s)
-                    if image is not None:
-                        s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
-                                                              value=value)
-                                  for key, value in image_data.glance_metadata(image).items())
+                # available and its workers row released (db.volume_create_finish)
+                won = db.volume_create_finish(volume_id, values, s)
+                if won and image is not None:
+                    s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
+                                                          value=value)
+                              for key, value in image_data.glance_metadata(image).items())
         except Exception as exc:
             # Only this task moves the volume out of `creating` to available: if it is
             # available now, the commit landed and the storage must stay (reverting would

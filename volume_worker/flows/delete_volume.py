@@ -131,11 +131,10 @@ class MarkDeleted(common.Task):
 
         def mark_deleted():
             with writer() as s:
-                if not db.volume_delete_finish(volume.id, s):
+                # soft-deleted, its pool claim and workers row released, in one transaction
+                if not db.volume_delete_finish(volume.id, volume.host, volume.size, s):
                     raise exception.InvalidVolume(reason="volume %s left `deleting`"
                                                   % volume.id)
-                db.pool_release(volume.host, volume.size, session=s)
-                db.worker_release("volume", volume.id, session=s)
 
         def landed(s):
             row = s.get(models.Volume, volume.id)
