@@ -12,6 +12,8 @@ a reference (the same work done the cheap way) where there is one; none has a ta
                      as rendered (deleted IS false) vs deleted = false; whether it filesorts
   flow overhead      volume_worker.flows.common.run_flow of three no-op tasks
   volume load        db.volume_get (one volume row, as GET /volumes/{id} loads it), SQLite
+  volume flows       CPU of the volume service's create_volume and delete_volume flows per
+                     volume (flow.run in this thread, file driver, SQLite), over 200 volumes
 """
 
 import contextlib
@@ -206,11 +208,62 @@ def volume_load(results):
                 "ms", note="joined type + selectin metadata + selectin extra_specs")
 
 
+def volume_flows(results, workdir, n=200):
+    """CPU seconds (this thread's) of create_volume.run and delete_volume.run per volume, as
+    the volume service runs them: rows as the API and scheduler leave them (`creating` on
+    the host with a pool claim and the workers row; `deleting` with its workers row)."""
+    from common import context
+    from common.db import api as db
+    from common.db import models
+    from volume_worker import drivers
+    from volume_worker.flows import create_volume, delete_volume
+
+    backend, host = "probe_file", "probe@probe_file"
+    driver = drivers.load_driver(backend)
+    CONF.set_override("volume_driver", "file", group=backend)
+    CONF.set_override("file_volume_dir", os.path.join(workdir, "probe-volumes"), group=backend)
+    os.makedirs(os.path.join(workdir, "probe-volumes", "pool0"), exist_ok=True)
+    driver.do_setup()
+    db.pools_report(host, driver.get_pools())
+    pool = host + "#pool0"
+    vtype = db.volume_type_get_by_name("__DEFAULT__")
+    ctx = context.RequestContext(user_id="admin", project_id="probe", is_admin=True)
+    ids = []
+    for _ in range(n + 3):
+        volume = db.volume_create({"project_id": "probe", "user_id": "admin", "size": 1,
+                                   "status": "creating", "availability_zone": "nova",
+                                   "volume_type_id": vtype.id, "host": pool})
+        db.worker_set_host("volume", volume.id, host)
+        db.pool_claim(pool, 1)
+        ids.append(volume.id)
+
+    def cpu_per_volume(fn):
+        times = []
+        for vid in ids:
+            t = time.thread_time()
+            fn(vid)
+            times.append(time.thread_time() - t)
+        return summary_ms(times[3:])
+
+    create = cpu_per_volume(lambda vid: create_volume.run(ctx, driver, host, vid))
+    for vid in ids:  # as the API's delete leaves it
+        db.conditional_update(models.Volume, vid, {"status": "deleting"},
+                              {"status": "available"})
+        db.worker_claim("volume", vid, "delete", host=host)
+    delete = cpu_per_volume(lambda vid: delete_volume.run(ctx, driver, host, vid))
+    for name, timing in (("create_volume", create), ("delete_volume", delete)):
+        results.add("probe", "in-process, SQLite", "%s flow CPU per volume, mean" % name,
+                    timing["mean"], "ms", note="file driver, %d volumes; p50 %.2f ms"
+                    % (n, timing["p50"]))
+        results.detail("probe/volume_flows/%s" % name, timing)
+
+
 def run(results, workdir, mariadb=True, detail_rows=100000):
     body_validation(results)
     with configured_db("sqlite", workdir):
         flow_overhead(results)
         volume_load(results)
+        volume_flows(results, workdir)
     if mariadb:
         with configured_db("mysql", workdir) as url:
             mariadb_connect(results)

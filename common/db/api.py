@@ -234,6 +234,89 @@ def volume_set_scheduled_host(session, volume_id, host):
         "b_volume_id": volume_id, "b_host": host, "b_now": utcnow()}).rowcount == 1
 
 
+# --- the volume service's light statements: Core, on the tables (no ORM compilation per call)
+
+_VOLUME_ROW = {}
+
+
+def _volume_row_statement(with_dependents):
+    stmt = _VOLUME_ROW.get(with_dependents)
+    if stmt is None:
+        from common.db.attachments_api import LIVE
+
+        volumes = models.Volume.__table__
+        columns = [volumes]
+        if with_dependents:
+            snapshots = models.Snapshot.__table__.c
+            attachments = models.VolumeAttachment.__table__.c
+            columns.append(exists().where(snapshots.volume_id == volumes.c.id,
+                                          snapshots.deleted == false())
+                           .label("has_snapshots"))
+            columns.append(exists().where(attachments.volume_id == volumes.c.id,
+                                          attachments.deleted == false(),
+                                          attachments.attach_status.in_(LIVE))
+                           .label("has_attachments"))
+        stmt = _VOLUME_ROW[with_dependents] = select(*columns).where(
+            volumes.c.id == bindparam("volume_id"))
+    return stmt
+
+
+def volume_row(volume_id, with_dependents=False):
+    """The volume's own columns by id (deleted or not; none of its type, metadata or admin
+    metadata) as a read-only row, or None: one SELECT where volume_get_internal loads the
+    ORM object with its relationships in four. What the volume service's flows check a
+    volume's state with and hand to the drivers (which read id, size and host).
+
+    with_dependents: also has_snapshots and has_attachments (whether it has any live
+    snapshot, any live attachment), in the same SELECT."""
+    with reader() as s:
+        return s.connection().execute(_volume_row_statement(with_dependents),
+                                      {"volume_id": volume_id}).first()
+
+
+def _volume_move(connection, volume_id, from_status, values):
+    volumes = models.Volume.__table__
+    values = dict(values)
+    values.setdefault("updated_at", utcnow())
+    return connection.execute(update(volumes).where(
+        volumes.c.id == volume_id, volumes.c.status == from_status,
+        volumes.c.deleted == false()).values(**values)).rowcount == 1
+
+
+def _volume_worker_release(connection, volume_id):
+    workers = models.Worker.__table__
+    connection.execute(delete(workers).where(workers.c.resource_type == "volume",
+                                             workers.c.resource_id == volume_id))
+
+
+def volume_create_finish(volume_id, values, session):
+    """A `creating` volume given values (its status out of `creating`) and its workers row
+    released, in the caller's transaction; False (nothing changed) when it is no longer
+    `creating`. conditional_update and worker_release as two Core statements."""
+    connection = session.connection()
+    won = _volume_move(connection, volume_id, "creating", values)
+    if won:
+        _volume_worker_release(connection, volume_id)
+    return won
+
+
+def volume_delete_finish(volume_id, host, size, session):
+    """A `deleting` volume soft-deleted (status `deleted`, deleted_at, terminated_at) in one
+    conditional UPDATE, then its pool claim (size on host) and its workers row released, in
+    the caller's transaction; False (nothing changed) when it is no longer `deleting`.
+    (conditional_update, volume_mark_deleted, pool_release and worker_release in three
+    statements.)"""
+    now = utcnow()
+    connection = session.connection()
+    if not _volume_move(connection, volume_id, "deleting",
+                        {"status": "deleted", "deleted": True, "deleted_at": now,
+                         "terminated_at": now}):
+        return False
+    pool_release(host, size, session=session)
+    _volume_worker_release(connection, volume_id)
+    return True
+
+
 VOLUME_FILTER_COLUMNS = ("name", "status", "availability_zone", "bootable", "host",
                          "volume_type_id", "project_id", "user_id", "size", "attach_status",
                          "migration_status")

@@ -18,7 +18,6 @@ Tasks, in order (each has a revert):
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import exception, fault
@@ -33,7 +32,7 @@ FLOW = "attach_volume"
 FRONT_END = ("front-end", "both")
 
 
-class CheckAttachment(task.Task):
+class CheckAttachment(common.Task):
     default_provides = ("attachment", "volume")
 
     def execute(self, attachment_id, host, connector):
@@ -54,7 +53,7 @@ class CheckAttachment(task.Task):
         LOG.debug("check_attachment reverted for attachment %s", attachment_id)
 
 
-class CreateExport(task.Task):
+class CreateExport(common.Task):
     default_provides = "driver_connection"
 
     def __init__(self, driver):
@@ -72,7 +71,7 @@ class CreateExport(task.Task):
         self.driver.terminate_connection(volume, connector, attachment.id)
 
 
-class DescribeConnection(task.Task):
+class DescribeConnection(common.Task):
     default_provides = "connection_info"
 
     def execute(self, volume, attachment, driver_connection):
@@ -93,7 +92,7 @@ class DescribeConnection(task.Task):
         LOG.debug("describe_connection reverted")
 
 
-class SaveExport(task.Task):
+class SaveExport(common.Task):
     def execute(self, attachment, connector, connection_info):
         fault.check(FLOW + ".save_export")
         if not attachments.attachment_exported(attachment.id, connector, connection_info):
@@ -137,6 +136,7 @@ def build(driver):
 
 
 def run(ctxt, driver, host, attachment_id, connector):
-    engine = common.run_flow(build(driver), {"ctxt": ctxt, "attachment_id": attachment_id,
+    flow = common.shared_flow(build, driver)
+    engine = common.run_flow(flow, {"ctxt": ctxt, "attachment_id": attachment_id,
                                              "host": host, "connector": connector})
     return engine.storage.fetch("connection_info")

@@ -11,7 +11,6 @@ The volume's status never changes: a snapshot does not stop the volume being use
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import exception, fault, volume_status
@@ -24,7 +23,7 @@ LOG = logging.getLogger(__name__)
 FLOW = "create_snapshot"
 
 
-class CheckStillCreating(task.Task):
+class CheckStillCreating(common.Task):
     default_provides = ("snapshot", "volume")
 
     def execute(self, snapshot_id, host):
@@ -47,7 +46,7 @@ class CheckStillCreating(task.Task):
                                               common.failure_reason(flow_failures))
 
 
-class CreateSnapshotStorage(task.Task):
+class CreateSnapshotStorage(common.Task):
     default_provides = "model_update"
 
     def __init__(self, driver):
@@ -65,7 +64,7 @@ class CreateSnapshotStorage(task.Task):
         self.driver.delete_snapshot(snapshot, volume)
 
 
-class MarkAvailable(task.Task):
+class MarkAvailable(common.Task):
     def execute(self, snapshot_id, model_update):
         fault.check(FLOW + ".mark_available")
         values = dict(model_update, status="available", progress="100%")
@@ -106,4 +105,5 @@ def build(driver):
 
 
 def run(ctxt, driver, host, snapshot_id):
-    common.run_flow(build(driver), {"ctxt": ctxt, "snapshot_id": snapshot_id, "host": host})
+    flow = common.shared_flow(build, driver)
+    common.run_flow(flow, {"ctxt": ctxt, "snapshot_id": snapshot_id, "host": host})

@@ -38,7 +38,6 @@ Tasks, in order (each has a revert):
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from backup_worker import rpcapi as backup_rpcapi
@@ -55,12 +54,13 @@ FLOW = "create_volume"
 GiB = 1024 ** 3
 
 
-class CheckStillCreating(task.Task):
+class CheckStillCreating(common.Task):
     default_provides = "volume"
 
     def execute(self, ctxt, volume_id, host):
         fault.check(FLOW + ".check_still_creating")
-        volume = db.volume_get_internal(volume_id)
+        # the row's own columns (db.volume_row): what the later tasks and the driver read
+        volume = db.volume_row(volume_id)
         if volume is None or volume.status != "creating" or volume.deleted:
             raise exception.InvalidVolume(reason="volume %s is no longer creating" % volume_id)
         if not volume.host or volume.host.split("#")[0] != host:
@@ -84,7 +84,7 @@ def _live_source(row, kind, ident):
     return row
 
 
-class FetchImage(task.Task):
+class FetchImage(common.Task):
     default_provides = "image"
 
     def execute(self, ctxt, volume):
@@ -102,7 +102,7 @@ class FetchImage(task.Task):
         LOG.debug("fetch_image reverted for %s: nothing to undo", volume.id)
 
 
-class CreateStorage(task.Task):
+class CreateStorage(common.Task):
     default_provides = ("model_update", "image_data_written")
 
     def __init__(self, driver, cache):
@@ -153,7 +153,7 @@ class CreateStorage(task.Task):
         self.driver.delete_volume(volume)
 
 
-class WriteImageData(task.Task):
+class WriteImageData(common.Task):
     def __init__(self, driver, cache):
         super().__init__(name="write_image_data")
         self.driver = driver
@@ -176,7 +176,7 @@ class WriteImageData(task.Task):
                   volume.id)
 
 
-class MarkAvailable(task.Task):
+class MarkAvailable(common.Task):
     def execute(self, volume, volume_id, model_update, image):
         if volume.backup_id:
             return  # start_restore ends it: the volume is not available before its data is
@@ -186,15 +186,12 @@ class MarkAvailable(task.Task):
             values["bootable"] = True
         try:
             with writer() as s:
-                won = db.conditional_update(models.Volume, volume_id, values,
-                                            {"status": "creating", "deleted": False},
-                                            session=s)
-                if won:
-                    db.worker_release("volume", volume_id, session=s)
-                    if image is not None:
-                        s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
-                                                              value=value)
-                                  for key, value in image_data.glance_metadata(image).items())
+                # available and its workers row released (db.volume_create_finish)
+                won = db.volume_create_finish(volume_id, values, s)
+                if won and image is not None:
+                    s.add_all(models.VolumeGlanceMetadata(volume_id=volume_id, key=key,
+                                                          value=value)
+                              for key, value in image_data.glance_metadata(image).items())
         except Exception as exc:
             # Only this task moves the volume out of `creating` to available: if it is
             # available now, the commit landed and the storage must stay (reverting would
@@ -220,7 +217,7 @@ def _status_is(session, model, row_id, status):
     return row is not None and not row.deleted and row.status == status
 
 
-class StartRestore(task.Task):
+class StartRestore(common.Task):
     """A volume created from a backup is written by the backup service: hand it over."""
 
     def execute(self, ctxt, volume, model_update):
@@ -287,4 +284,5 @@ def build(driver, host):
 
 
 def run(ctxt, driver, host, volume_id):
-    common.run_flow(build(driver, host), {"ctxt": ctxt, "volume_id": volume_id, "host": host})
+    flow = common.shared_flow(build, driver, host)
+    common.run_flow(flow, {"ctxt": ctxt, "volume_id": volume_id, "host": host})

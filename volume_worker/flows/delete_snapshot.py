@@ -12,7 +12,6 @@ Tasks, in order (each has a revert):
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import exception, fault, quota, volume_status
@@ -25,7 +24,7 @@ LOG = logging.getLogger(__name__)
 FLOW = "delete_snapshot"
 
 
-class CheckDeleting(task.Task):
+class CheckDeleting(common.Task):
     default_provides = ("snapshot", "volume")
 
     def execute(self, snapshot_id, host):
@@ -50,7 +49,7 @@ class CheckDeleting(task.Task):
                                               common.failure_reason(flow_failures))
 
 
-class DeleteSnapshotStorage(task.Task):
+class DeleteSnapshotStorage(common.Task):
     def __init__(self, driver):
         super().__init__(name="delete_snapshot_storage")
         self.driver = driver
@@ -78,7 +77,7 @@ def finish_snapshot_delete(snapshot_id, session):
     return won
 
 
-class MarkDeleted(task.Task):
+class MarkDeleted(common.Task):
     def execute(self, snapshot_id):
         fault.check(FLOW + ".mark_deleted")
 
@@ -109,4 +108,5 @@ def build(driver):
 
 
 def run(ctxt, driver, host, snapshot_id):
-    common.run_flow(build(driver), {"ctxt": ctxt, "snapshot_id": snapshot_id, "host": host})
+    flow = common.shared_flow(build, driver)
+    common.run_flow(flow, {"ctxt": ctxt, "snapshot_id": snapshot_id, "host": host})

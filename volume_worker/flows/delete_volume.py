@@ -17,7 +17,6 @@ Tasks, in order (each has a revert):
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import exception, fault, volume_status
@@ -32,12 +31,16 @@ LOG = logging.getLogger(__name__)
 FLOW = "delete_volume"
 
 
-class CheckDeleting(task.Task):
+class CheckDeleting(common.Task):
     default_provides = "volume"
 
     def execute(self, volume_id, host):
         fault.check(FLOW + ".check_deleting")
-        volume = db.volume_get_internal(volume_id)
+        # the row's own columns and whether it has live snapshots and attachments, in one
+        # SELECT (db.volume_row): a `deleting` volume gets no new snapshot (the API makes one
+        # only of an available or in-use volume, under its row lock) nor attachment (they
+        # need an attachable status), so the later tasks read theirs only when there are
+        volume = db.volume_row(volume_id, with_dependents=True)
         if volume is None or volume.deleted or volume.status != "deleting":
             raise exception.InvalidVolume(reason="volume %s is not deleting" % volume_id)
         if not volume.host or volume.host.split("#")[0] != host:
@@ -65,7 +68,7 @@ def end_cascaded_snapshots(volume_id):
                 db.worker_release("snapshot", snapshot.id, session=s)
 
 
-class DeleteSnapshots(task.Task):
+class DeleteSnapshots(common.Task):
     """A cascade delete: the API marked the volume's snapshots `deleting` with the volume."""
 
     def __init__(self, driver):
@@ -74,6 +77,8 @@ class DeleteSnapshots(task.Task):
 
     def execute(self, volume):
         fault.check(FLOW + ".delete_snapshots")
+        if not volume.has_snapshots:
+            return
         for snapshot in db.snapshot_get_all_for_volume(volume.id):
             if snapshot.status != "deleting":
                 raise exception.InvalidVolume(reason="volume %s still has snapshot %s (%s)"
@@ -87,13 +92,15 @@ class DeleteSnapshots(task.Task):
         end_cascaded_snapshots(volume.id)
 
 
-class RemoveExports(task.Task):
+class RemoveExports(common.Task):
     def __init__(self, driver):
         super().__init__(name="remove_exports")
         self.driver = driver
 
     def execute(self, volume):
         fault.check(FLOW + ".remove_exports")
+        if not volume.has_attachments:
+            return
         for attachment in attachments.attachments_of_volume(volume.id):
             if attachment.connection_info:
                 self.driver.terminate_connection(volume, attachments.connector_of(attachment),
@@ -105,7 +112,7 @@ class RemoveExports(task.Task):
         LOG.warning("Exports of volume %s may be partly removed", volume.id)
 
 
-class DeleteStorage(task.Task):
+class DeleteStorage(common.Task):
     def __init__(self, driver):
         super().__init__(name="delete_storage")
         self.driver = driver
@@ -118,21 +125,16 @@ class DeleteStorage(task.Task):
         LOG.warning("Storage of volume %s may be partly deleted; its status says so", volume.id)
 
 
-class MarkDeleted(task.Task):
+class MarkDeleted(common.Task):
     def execute(self, volume):
         fault.check(FLOW + ".mark_deleted")
 
         def mark_deleted():
             with writer() as s:
-                won = db.conditional_update(models.Volume, volume.id, {"status": "deleted"},
-                                            {"status": "deleting", "deleted": False},
-                                            session=s)
-                if not won:
+                # soft-deleted, its pool claim and workers row released, in one transaction
+                if not db.volume_delete_finish(volume.id, volume.host, volume.size, s):
                     raise exception.InvalidVolume(reason="volume %s left `deleting`"
                                                   % volume.id)
-                db.volume_mark_deleted(volume.id, session=s)
-                db.pool_release(volume.host, volume.size, session=s)
-                db.worker_release("volume", volume.id, session=s)
 
         def landed(s):
             row = s.get(models.Volume, volume.id)
@@ -157,4 +159,5 @@ def build(driver):
 
 
 def run(ctxt, driver, host, volume_id):
-    common.run_flow(build(driver), {"ctxt": ctxt, "volume_id": volume_id, "host": host})
+    flow = common.shared_flow(build, driver)
+    common.run_flow(flow, {"ctxt": ctxt, "volume_id": volume_id, "host": host})

@@ -10,7 +10,6 @@ Tasks (each has a revert):
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import exception, fault
@@ -21,7 +20,7 @@ LOG = logging.getLogger(__name__)
 FLOW = "detach_volume"
 
 
-class CheckVolume(task.Task):
+class CheckVolume(common.Task):
     default_provides = "volume"
 
     def execute(self, volume_id, host):
@@ -37,7 +36,7 @@ class CheckVolume(task.Task):
         LOG.debug("check_volume reverted for %s", volume_id)
 
 
-class RemoveExport(task.Task):
+class RemoveExport(common.Task):
     def __init__(self, driver):
         super().__init__(name="remove_export")
         self.driver = driver
@@ -58,5 +57,6 @@ def build(driver):
 
 
 def run(ctxt, driver, host, volume_id, attachment_id, connector):
-    common.run_flow(build(driver), {"ctxt": ctxt, "volume_id": volume_id, "host": host,
+    flow = common.shared_flow(build, driver)
+    common.run_flow(flow, {"ctxt": ctxt, "volume_id": volume_id, "host": host,
                                     "attachment_id": attachment_id, "connector": connector})

@@ -15,7 +15,6 @@ Tasks, in order (each has a revert):
 
 import logging
 
-from taskflow import task
 from taskflow.patterns import linear_flow
 
 from common import exception, fault, volume_status
@@ -30,7 +29,7 @@ LOG = logging.getLogger(__name__)
 FLOW = "extend_volume"
 
 
-class CheckExtending(task.Task):
+class CheckExtending(common.Task):
     default_provides = "volume"
 
     def execute(self, volume_id, host, new_size):
@@ -53,7 +52,7 @@ class CheckExtending(task.Task):
                                      release=volume_status.release_extra_claim(new_size))
 
 
-class ExtendStorage(task.Task):
+class ExtendStorage(common.Task):
     def __init__(self, driver):
         super().__init__(name="extend_storage")
         self.driver = driver
@@ -67,7 +66,7 @@ class ExtendStorage(task.Task):
                     "data, so it is left as it is", volume.id)
 
 
-class MarkExtended(task.Task):
+class MarkExtended(common.Task):
     def execute(self, volume, new_size):
         fault.check(FLOW + ".mark_extended")
         back_to = "in-use" if volume.previous_status == "in-use" else "available"
@@ -87,7 +86,7 @@ class MarkExtended(task.Task):
         LOG.debug("mark_extended reverted for %s", volume.id)
 
 
-class TellCompute(task.Task):
+class TellCompute(common.Task):
     def execute(self, volume):
         fault.check(FLOW + ".tell_compute")
         if volume.previous_status != "in-use":
@@ -110,5 +109,6 @@ def build(driver):
 
 
 def run(ctxt, driver, host, volume_id, new_size):
-    common.run_flow(build(driver), {"ctxt": ctxt, "volume_id": volume_id, "host": host,
+    flow = common.shared_flow(build, driver)
+    common.run_flow(flow, {"ctxt": ctxt, "volume_id": volume_id, "host": host,
                                     "new_size": new_size})
