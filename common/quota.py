@@ -208,10 +208,9 @@ def validate_limits(values, type_names=None):
 def reserve(project_id, deltas, session=None, force=False, limits=None):
     """Charge `deltas` ({resource: amount}) to the project, all or nothing.
 
-    The project's usage rows are locked and read (one SELECT ... FOR UPDATE), every charge is
-    checked against its limit (in_use + amount <= limit), then all change in one UPDATE; the
-    first that does not fit raises the matching 413 OverLimit, and the transaction, with
-    whatever else the caller wrote in it, rolls back. With `session`, the charge joins the caller's
+    Each resource is one conditional UPDATE (in_use + amount <= limit); the first that does
+    not fit raises the matching 413 OverLimit, and the transaction, with whatever else the
+    caller wrote in it, rolls back. With `session`, the charge joins the caller's
     transaction (the one that inserts or changes the resource); without, it is its own.
     force=True charges without looking at the limits (giving back a release that turned out
     wrong, e.g. a failed delete), after the change it follows was written.
@@ -225,21 +224,15 @@ def reserve(project_id, deltas, session=None, force=False, limits=None):
 
     def _charge(s):
         known = {} if force else (limits or project_limits(project_id, resources, session=s))
-        # the usage rows, locked (in index order, as every charge locks them) and read
-        in_use = quota_api.usage_lock(s, project_id, resources)
-        made_here = set()
-        if len(in_use) < len(resources):  # the project's first charge of some resource
-            made_here = quota_api.usage_ensure(s, project_id, resources)
-            in_use = quota_api.usage_lock(s, project_id, resources)
-        charges = {r: deltas[r] for r in resources
-                   # (SQLite) a forced charge follows the change the recount just saw
-                   if not (force and r in made_here)}
-        for r in sorted(charges):
-            limit = known.get(r, -1)
-            if not force and 0 <= limit < in_use[r] + charges[r] and charges[r] > 0:
-                raise _over(r, charges[r], limit, in_use[r])
-        if charges:
-            quota_api.usage_add_all(s, project_id, charges)
+        made_here = quota_api.usage_ensure(s, project_id, resources)
+        # one conditional UPDATE per row, in resource order: every charge and release locks
+        # a project's rows in the same order, so concurrent ones queue and never deadlock
+        for r in resources:
+            if force and r in made_here:
+                continue  # (SQLite) a forced charge follows the change the recount just saw
+            limit = None if force else known.get(r, -1)
+            if not quota_api.usage_add(s, project_id, r, deltas[r], limit):
+                raise _over(r, deltas[r], limit, quota_api.usage_get(s, project_id, r))
     if session is not None:
         _charge(session)
     else:
@@ -255,10 +248,9 @@ def release(project_id, deltas, session=None):
 
     def _give_back(s):
         made_here = quota_api.usage_ensure(s, project_id, resources)
-        # (SQLite) a row the recount made here already saw the change
-        back = {r: -deltas[r] for r in resources if r not in made_here}
-        if back:
-            quota_api.usage_add_all(s, project_id, back)
+        for r in resources:
+            if r not in made_here:  # (SQLite) the recount already saw the change
+                quota_api.usage_add(s, project_id, r, -deltas[r])
     if session is not None:
         _give_back(session)
     else:

@@ -5,7 +5,7 @@ proves (and repairs) that usage never drifted. common/quota.py holds the rules."
 import time
 import uuid
 
-from sqlalchemy import case, delete, false, func, select, true, update
+from sqlalchemy import delete, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common.db import models
@@ -134,32 +134,6 @@ def usage_add(session, project_id, resource, delta, limit=None):
     if limit is not None and limit >= 0 and delta > 0:
         stmt = stmt.where(models.QuotaUsage.in_use + delta <= limit)
     return session.execute(stmt).rowcount == 1
-
-
-def usage_lock(session, project_id, resources):
-    """{resource: in_use} of a project's usage rows, locked until the caller's transaction
-    ends (SELECT ... FOR UPDATE; SQLite's writer holds the database lock already). Charges
-    read the figures here and decide in Python, then change every row in one UPDATE."""
-    rows = session.execute(
-        select(models.QuotaUsage.resource, models.QuotaUsage.in_use)
-        .where(models.QuotaUsage.project_id == project_id,
-               models.QuotaUsage.resource.in_(list(resources)))
-        .order_by(models.QuotaUsage.resource)
-        .with_for_update())
-    return {resource: in_use for resource, in_use in rows}
-
-
-def usage_add_all(session, project_id, deltas):
-    """in_use += deltas[r] for every resource r of a project, in one UPDATE: a create or a
-    delete changes four rows, one round trip instead of four. The caller has checked the
-    limits on the rows it locked (usage_lock), or gives back (a release is never refused)."""
-    resource = models.QuotaUsage.resource
-    return session.execute(
-        update(models.QuotaUsage)
-        .where(models.QuotaUsage.project_id == project_id, resource.in_(list(deltas)))
-        .values(in_use=models.QuotaUsage.in_use + case(dict(deltas), value=resource),
-                updated_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
 
 
 def usage_get(session, project_id, resource):

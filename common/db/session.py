@@ -108,20 +108,31 @@ def _skip_reset_after_commit(engine):
     would."""
     ended = "lamina_transaction_ended"
 
+    def mark(conn, value):
+        # An invalidated connection (lost under a statement) is not asked: reading its info
+        # would try to reconnect inside the failing transaction, and its record is discarded
+        # anyway; a closed one has nothing to mark.
+        if conn.closed or conn.invalidated:
+            return
+        if value:
+            conn.info[ended] = True
+        else:
+            conn.info.pop(ended, None)
+
     @event.listens_for(engine, "begin")
     def _began(conn):
-        conn.info.pop(ended, None)
+        mark(conn, False)
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _ending(conn):
-        conn.info[ended] = True
+        mark(conn, True)
 
     @event.listens_for(engine, "handle_error")
     def _failed(context):
         # a COMMIT or ROLLBACK that failed may have left the transaction open
-        if context.connection is not None and not context.connection.closed:
-            context.connection.info.pop(ended, None)
+        if context.connection is not None:
+            mark(context.connection, False)
 
     @event.listens_for(engine, "reset")
     def _reset_on_return(dbapi_conn, record, reset_state):

@@ -81,3 +81,32 @@ def test_a_failed_writer_is_rolled_back(engine):
         rows = s.execute(text("SELECT id FROM probe WHERE id >= 200")).scalars().all()
     assert rows == [201]
     assert rollbacks == [1]
+
+
+def _kill_server_side(engine, backend_id):
+    """End one session from the server side, as a database restart ends them all."""
+    import sqlalchemy
+
+    other = sqlalchemy.create_engine(engine.url, poolclass=sqlalchemy.pool.NullPool)
+    with other.connect() as conn:
+        if engine.dialect.name == "mysql":
+            conn.exec_driver_sql("KILL CONNECTION %d" % backend_id)
+        else:
+            conn.exec_driver_sql("SELECT pg_terminate_backend(%d)" % backend_id)
+    other.dispose()
+
+
+def test_a_connection_lost_mid_transaction_fails_as_unavailable(engine):
+    """The database went away under a statement: the caller gets the driver's lost-connection
+    error (the API's 503, a flow's retry), never the pool's bookkeeping failing on the dead
+    connection (that was a 500), and the next transaction works on a new connection."""
+    backend_query = ("SELECT CONNECTION_ID()" if engine.dialect.name == "mysql"
+                     else "SELECT pg_backend_pid()")
+    with pytest.raises(Exception) as failure:
+        with session.writer() as s:
+            s.execute(text("INSERT INTO probe VALUES (300, 1)"))
+            _kill_server_side(engine, s.execute(text(backend_query)).scalar())
+            s.execute(text("UPDATE probe SET v = 2 WHERE id = 300"))
+    assert session.is_unavailable_error(failure.value), repr(failure.value)
+    with session.reader() as s:
+        assert s.execute(text("SELECT COUNT(*) FROM probe WHERE id = 300")).scalar() == 0
