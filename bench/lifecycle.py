@@ -329,3 +329,30 @@ def post_concurrency(target, results, clients=64, posts_each=2, poll_interval=0.
     wait_until(lambda: not _count(client, "creating"), max(180, len(ids) * 0.3),
                interval=poll_interval, what="the concurrent creates")
     _delete_and_wait(client, ids)
+
+
+class _AtSize:
+    """The results of a benchmark run again with many volumes in the database: its figures
+    are named after the database's size and carry no target (the issue's targets are for
+    the main run; these say how the figures grow)."""
+
+    def __init__(self, results, size):
+        self.results = results
+        self.label = "%dk vols in the DB" % (size // 1000) if size >= 1000 else "%d" % size
+
+    def add(self, benchmark, setup, figure, value, unit, *args, **kwargs):
+        self.results.add("growth", setup, "%s: %s %s" % (self.label, benchmark, figure),
+                         value, unit)
+
+    def detail(self, name, value):
+        self.results.detail("growth/%s/%s" % (self.label, name), value)
+
+
+def growth(target, results, size, count=300, threads=16, samples=30):
+    """Create throughput, delete throughput and unloaded latency again, with `size`
+    volumes of another project in the database (the issue: nothing should degrade more
+    than logarithmically with the fleet)."""
+    at_size = _AtSize(results, size)
+    ids = create_throughput(target, at_size, count, threads)
+    delete_throughput(target, at_size, ids, threads)
+    latency_unloaded(target, at_size, samples)

@@ -105,8 +105,10 @@ def _in_process_query(requests):
     return summary_ms(times)
 
 
-def detail_latency(target, results, sizes, requests):
-    """Fill the volumes table up to each size in turn and time the first detail page.
+def detail_latency(target, results, sizes, requests, at_size=None):
+    """Fill the volumes table up to each size in turn and time the first detail page;
+    at_size(size), when given, runs once the table holds that many (bench.lifecycle.growth:
+    the create path measured again with that many volumes in the database).
 
     The rows go into the client's project (its Keystone project id where the set-up uses
     Keystone); a set-up with another schema (Cinder) inserts them itself
@@ -153,6 +155,8 @@ def detail_latency(target, results, sizes, requests):
                             query["p50"], "ms", note="in-process, no HTTP/rendering")
                 detail["db_query_ms"] = query
             results.detail("detail_page/%s/%d" % (setup, size), detail)
+            if at_size is not None:
+                at_size(size)
     finally:
         if own_insert:
             target.delete_inserted(project)

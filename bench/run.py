@@ -10,10 +10,13 @@ Benchmarks: create (create->available throughput), delete (delete throughput), l
 many rows), concurrent (64 clients POST /volumes at once: p99), scheduler (decision time with
 many pools), probes (one in-process measurement per bottleneck the profiles found; see
 bench/probes.py), roundtrips (SQL statements and commits per create and delete; see
-bench/roundtrips.py). Set-ups: embedded (in-process Stack), aio (lamina-aio subprocess), deployed
-(processes on RabbitMQ + MariaDB, Keystone auth), deployed-noauth (the same, noauth; only on
-request), cinder (real Cinder 29 on the same RabbitMQ, MariaDB and Keystone, smaller counts of
-its own); see bench/targets.py. The run ends with the issue's table: each figure of Lamina
+bench/roundtrips.py), growth (create, delete and latency again at each detail size: how
+they grow with the volumes in the database).
+
+Set-ups: embedded (in-process Stack), aio (lamina-aio subprocess), deployed (processes on
+RabbitMQ + MariaDB, Keystone auth), deployed-noauth (the same, noauth; only on request),
+cinder (real Cinder 29 on the same RabbitMQ, MariaDB and Keystone, smaller counts of its
+own); see bench/targets.py. The run ends with the issue's table: each figure of Lamina
 deployed beside its target and, where Cinder was measured, Cinder's and the ratio.
 """
 
@@ -34,8 +37,8 @@ from bench.profiling import PySpy
 from bench.targets import DEFAULT_TARGETS, DESCRIPTIONS, TARGETS
 
 BENCHMARKS = ("create", "delete", "latency", "burst", "detail", "concurrent", "scheduler",
-              "probes", "roundtrips")
-LIFECYCLE = ("create", "delete", "latency", "burst", "detail", "concurrent")
+              "probes", "roundtrips", "growth")
+LIFECYCLE = ("create", "delete", "latency", "burst", "detail", "concurrent", "growth")
 
 
 def _ints(text):
@@ -204,10 +207,13 @@ def run_target(name, args, results, workdir, stamp):
             with phase(target, "burst", args, results, stamp):
                 _step(results, "latency in burst", name, lambda: lifecycle.latency_burst(
                     target, results, args.burst))
-        if "detail" in wanted:
+        if "detail" in wanted or "growth" in wanted:  # growth runs at the detail's sizes
             with phase(target, "detail", args, results, stamp):
+                at_size = None
+                if "growth" in args.only and name != "cinder":
+                    at_size = functools.partial(_growth_step, target, results)
                 _step(results, "detail page", name, lambda: listing.detail_latency(
-                    target, results, args.detail_sizes, args.detail_requests))
+                    target, results, args.detail_sizes, args.detail_requests, at_size))
         if "concurrent" in wanted:
             with phase(target, "concurrent", args, results, stamp):
                 _step(results, "concurrent POST", name, lambda: lifecycle.post_concurrency(
@@ -226,6 +232,11 @@ def run_target(name, args, results, workdir, stamp):
             target.stop()
         except Exception as exc:
             results.error("stop", name, exc)
+
+
+def _growth_step(target, results, size):
+    print("  -- with %d volumes in the database:" % size, flush=True)
+    _step(results, "growth", target.name, lambda: lifecycle.growth(target, results, size))
 
 
 def _step(results, benchmark, setup, fn):
