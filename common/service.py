@@ -171,8 +171,8 @@ def freeze_startup_objects():
     garbage collector's full collections for the life of the process. Every request makes
     thousands of short-lived objects (ORM rows above all), which trigger collections; a full
     one otherwise walks the few hundred thousand start-up objects each time. Measured on
-    GET /volumes/detail of 1,000 (docs/benchmarks.md): 102 ms of collection per page before,
-    21 ms after. Called once the process is ready to serve."""
+    GET /volumes/detail of 1,000 on MariaDB (docs/benchmarks.md, issue 14): 68 ms of
+    collection per page before, 14 ms after. Called once the process is ready to serve."""
     gc.collect()
     gc.freeze()
 

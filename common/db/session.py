@@ -265,4 +265,3 @@ def writer():
 def reader():
     with _transaction() as session:
         yield session
-
